@@ -1,0 +1,130 @@
+// Configuration comes from the environment only, validated once at startup.
+
+export interface Config {
+  readonly nodeEnv: string;
+  readonly port: number;
+  readonly host: string;
+  readonly databaseUrl: string | undefined;
+  readonly redisUrl: string | undefined;
+  readonly redisCluster: boolean;
+  readonly redisKeyPrefix: string;
+  readonly redisTimeoutMs: number;
+  readonly jwt: JwtConfig;
+  readonly profileCacheTtlSeconds: number;
+  readonly preferencesCacheTtlSeconds: number;
+  readonly negativeCacheTtlSeconds: number;
+  readonly cacheLeaseTtlMs: number;
+  readonly cacheLeaseWaitMs: number;
+  readonly readMaxBytes: number;
+  readonly dbPoolSize: number;
+  readonly dbStatementTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+export interface JwtConfig {
+  readonly secret: string | undefined;
+  readonly jwksUrl: string | undefined;
+  readonly issuer: string | undefined;
+  readonly audience: string | undefined;
+  readonly clockToleranceSeconds: number;
+}
+
+/** A bad setting. The message is one line that names the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const read = new EnvReader(env);
+  const jwt: JwtConfig = {
+    secret: read.string("JWT_SECRET"),
+    jwksUrl: read.url("JWT_JWKS_URL", ["https:", "http:"]),
+    issuer: read.string("JWT_ISSUER"),
+    audience: read.string("JWT_AUDIENCE"),
+    clockToleranceSeconds: read.int("JWT_CLOCK_TOLERANCE_SECONDS", 30, 0, 300),
+  };
+  if (jwt.secret !== undefined && jwt.jwksUrl !== undefined) {
+    throw new ConfigError("JWT_JWKS_URL", "set JWT_SECRET or JWT_JWKS_URL, not both");
+  }
+  if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
+    throw new ConfigError("JWT_SECRET", "must be at least 32 bytes for HS256");
+  }
+  return {
+    nodeEnv: env.NODE_ENV ?? "development",
+    port: read.int("PORT", 50051, 0, 65535),
+    host: read.string("HOST") ?? "0.0.0.0",
+    databaseUrl: read.url("DATABASE_URL", ["postgres:", "postgresql:"]),
+    redisUrl: read.url("REDIS_URL", ["redis:", "rediss:"]),
+    redisCluster: read.bool("REDIS_CLUSTER", false),
+    redisKeyPrefix: read.string("REDIS_KEY_PREFIX") ?? "",
+    redisTimeoutMs: read.int("REDIS_TIMEOUT_MS", 100, 1, 60_000),
+    jwt,
+    profileCacheTtlSeconds: read.int("PROFILE_CACHE_TTL_SECONDS", 300, 1, 86_400 * 30),
+    preferencesCacheTtlSeconds: read.int("PREFERENCES_CACHE_TTL_SECONDS", 600, 1, 86_400 * 30),
+    negativeCacheTtlSeconds: read.int("NEGATIVE_CACHE_TTL_SECONDS", 30, 0, 86_400),
+    cacheLeaseTtlMs: read.int("CACHE_LEASE_TTL_MS", 2000, 10, 60_000),
+    cacheLeaseWaitMs: read.int("CACHE_LEASE_WAIT_MS", 500, 0, 60_000),
+    readMaxBytes: read.int("READ_MAX_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
+    dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
+    dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+  };
+}
+
+class EnvReader {
+  constructor(private readonly env: Env) {}
+
+  string(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value === "" ? undefined : value;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
+    const value = Number(raw.trim());
+    if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+    return value;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.string(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (["1", "true", "yes"].includes(raw)) return true;
+    if (["0", "false", "no"].includes(raw)) return false;
+    throw new ConfigError(name, `expected true or false, got "${raw}"`);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      throw new ConfigError(name, `must be one of ${allowed.join(", ")}, got "${raw}"`);
+    }
+    return raw as T;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const raw = this.string(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(name, "is not a valid URL");
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      throw new ConfigError(name, `must use ${protocols.join(" or ")}, got ${parsed.protocol}`);
+    }
+    return raw;
+  }
+}

@@ -1,0 +1,27 @@
+import { pino, type Logger } from "pino";
+
+export type { Logger };
+
+// Redact by path as a second line of defence; the first is never logging
+// request or record bodies at all.
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: "profile-service" },
+    redact: {
+      paths: ["*.first_name", "*.last_name", "*.phone", "*.bio", "*.authorization", "*.token", "authorization", "token"],
+      censor: "[redacted]",
+    },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}
+
+/** An error as one short string, for logs: no stack, no request data. */
+export function errorSummary(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) return errorSummary(err.errors[0]);
+  if (err instanceof Error) {
+    const cause = err.cause === undefined ? "" : ` (${errorSummary(err.cause)})`;
+    return `${err.name}: ${err.message}${cause}`;
+  }
+  return String(err);
+}

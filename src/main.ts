@@ -1,0 +1,38 @@
+import { createApp } from "./app.js";
+import { ConfigError, loadConfig } from "./config/config.js";
+import { createLogger, errorSummary } from "./log/logger.js";
+import { listen } from "./server/http2-server.js";
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`profile-service: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const app = await createApp({ config, log });
+  const server = await listen(app.handler, config.port, config.host);
+  log.info({ port: server.port }, "profile-service listening");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await server.close();
+    await app.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`profile-service: failed to start: ${errorSummary(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,359 @@
+// Cache-aside reads with memcache-style leases (Facebook, NSDI 2013).
+//
+// A miss takes a lease on the key before reading PostgreSQL, and the fill lands
+// only if the key still holds that lease. A write deletes the key, which voids
+// any lease taken before it, so a slow reader can never put back a version older
+// than a committed write. The lease also makes the other readers of a cold key
+// (in this process or another replica) wait for the one filler instead of all
+// querying PostgreSQL.
+
+import { randomUUID } from "node:crypto";
+import { CacheUnavailableError, type CacheStore, type LeasedFill } from "../store/cache-store.js";
+import type { CacheStatus, CacheType, Metrics } from "../metrics/metrics.js";
+
+/** One cached table: how to name, encode and load its rows. */
+export interface Entity<T> {
+  readonly type: CacheType;
+  readonly ttlSeconds: number;
+  key(id: string): string;
+  encode(value: T): string;
+  decode(raw: string): T;
+  /** One SQL round trip for all `ids`; absent rows are simply not in the map. */
+  load(ids: readonly string[]): Promise<Map<string, T>>;
+}
+
+export interface Lookup<T = unknown> {
+  entity: Entity<T>;
+  id: string;
+}
+
+export interface Outcome<T = unknown> {
+  value: T | null;
+  status: CacheStatus;
+}
+
+export interface CacheAsideOptions {
+  leaseTtlMs: number;
+  /** How long a reader waits for another filler's value before reading PostgreSQL itself. */
+  leaseWaitMs: number;
+  /** TTL of "no such row" markers; 0 disables negative caching. */
+  negativeTtlSeconds: number;
+  /** After a cache failure, reads skip the cache for this long (writes never skip it). */
+  breakerMs: number;
+  maxValueBytes: number;
+}
+
+/** Test seam: lets a test hold a reader between its database read and its fill. */
+export interface CacheAsideHooks {
+  afterLoad?(keys: readonly string[]): Promise<void>;
+}
+
+// Raw values that are not JSON objects are our own markers.
+const NEGATIVE = "~absent";
+const LEASE_PREFIX = "~lease:";
+export const MAX_CACHE_VALUE_BYTES = 1024 * 1024;
+
+type Observed =
+  | { kind: "value"; raw: string }
+  | { kind: "negative" }
+  | { kind: "lease"; lease: string }
+  | { kind: "absent" };
+
+function observe(raw: string | null): Observed {
+  if (raw === null) return { kind: "absent" };
+  if (raw === NEGATIVE) return { kind: "negative" };
+  if (raw.startsWith(LEASE_PREFIX)) return { kind: "lease", lease: raw };
+  return { kind: "value", raw };
+}
+
+interface Entry {
+  key: string;
+  lookup: Lookup;
+}
+
+interface Flight {
+  lease: string;
+  promise: Promise<Outcome>;
+}
+
+export class CacheAside {
+  // Fills this process is doing now, by key: readers that find our lease join them.
+  private readonly localFills = new Map<string, Flight>();
+  // Database reads made without a lease (cache down, or a filler too slow), by key.
+  private readonly directLoads = new Map<string, Promise<unknown>>();
+  // Scheduled, not yet issued, polls of keys leased by another replica.
+  private readonly scheduledPolls = new Map<string, Promise<string | null>>();
+  private readonly leasePrefix = `${LEASE_PREFIX}${randomUUID()}:`;
+  private leaseCounter = 0;
+  private cacheSkippedUntil = 0;
+
+  constructor(
+    private readonly cache: CacheStore,
+    private readonly options: CacheAsideOptions,
+    private readonly metrics: Metrics,
+    private readonly onCacheError: (operation: string, err: unknown) => void = () => {},
+    private readonly hooks: CacheAsideHooks = {},
+  ) {}
+
+  async get<T>(entity: Entity<T>, id: string): Promise<Outcome<T>> {
+    const [outcome] = await this.read([{ entity, id } as Lookup]);
+    return outcome as Outcome<T>;
+  }
+
+  /**
+   * Reads every lookup with one cache round trip. Misses add one lease round
+   * trip, one SQL query per entity and one fill round trip. Results are aligned
+   * with `lookups`; duplicates are read once.
+   */
+  async read(lookups: readonly Lookup[]): Promise<Outcome[]> {
+    const index = new Map<string, number>();
+    const entries: Entry[] = [];
+    for (const lookup of lookups) {
+      const key = lookup.entity.key(lookup.id);
+      if (!index.has(key)) {
+        index.set(key, entries.length);
+        entries.push({ key, lookup });
+      }
+    }
+
+    const raws = await this.tryCache("get", () => this.cache.getMany(entries.map((e) => e.key)));
+    let results: Outcome[];
+    if (raws === undefined) {
+      results = await this.loadDirect(entries, "bypass");
+    } else {
+      results = new Array<Outcome>(entries.length);
+      const absent: number[] = [];
+      const pending: Promise<void>[] = [];
+      entries.forEach((entry, i) => {
+        const seen = observe(raws[i] ?? null);
+        const hit = this.served(entry, seen, "hit");
+        if (hit !== undefined) {
+          this.metrics.cacheHits.inc({ cache_type: entry.lookup.entity.type });
+          results[i] = hit;
+          return;
+        }
+        this.metrics.cacheMisses.inc({ cache_type: entry.lookup.entity.type });
+        if (seen.kind === "absent") absent.push(i);
+        else pending.push(this.afterObserving(entry, seen).then((o) => void (results[i] = o)));
+      });
+      if (absent.length > 0) {
+        pending.push(
+          this.lease(absent.map((i) => entries[i]!)).then((os) => os.forEach((o, j) => (results[absent[j]!] = o))),
+        );
+      }
+      await Promise.all(pending);
+    }
+    if (entries.length === lookups.length) return results;
+    return lookups.map((l) => results[index.get(l.entity.key(l.id))!]!);
+  }
+
+  /** Deletes keys after a write; never skipped, even while reads bypass the cache. */
+  async invalidate(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.directLoads.delete(key);
+    await this.cache.delete(keys);
+  }
+
+  /** The value a cache observation serves, or undefined when it must be loaded. */
+  private served(entry: Entry, seen: Observed, status: CacheStatus): Outcome | undefined {
+    if (seen.kind === "negative") return { value: null, status };
+    if (seen.kind !== "value") return undefined;
+    try {
+      return { value: entry.lookup.entity.decode(seen.raw), status };
+    } catch (err) {
+      // Undecodable (a foreign writer, an old format): never serve it.
+      this.onCacheError("decode", err);
+      return undefined;
+    }
+  }
+
+  private afterObserving(entry: Entry, seen: Observed): Promise<Outcome> {
+    if (seen.kind === "lease") {
+      const local = this.localFills.get(entry.key);
+      if (local !== undefined && local.lease === seen.lease) return local.promise;
+      return this.waitForFiller(entry);
+    }
+    // A value we cannot decode: answer from the database and leave the key to its TTL or the next write.
+    return this.loadDirect([entry], "miss").then((r) => r[0]!);
+  }
+
+  /** Takes leases on absent keys, fills those granted, and joins or waits on the rest. */
+  private async lease(entries: readonly Entry[]): Promise<Outcome[]> {
+    const lease = `${this.leasePrefix}${++this.leaseCounter}`;
+    const current = await this.tryCache("lease", () =>
+      this.cache.acquireLeases(
+        entries.map((e) => e.key),
+        lease,
+        this.options.leaseTtlMs,
+      ),
+    );
+    if (current === undefined) return this.loadDirect(entries, "miss");
+
+    const results: (Outcome | Promise<Outcome>)[] = new Array(entries.length);
+    const granted: Entry[] = [];
+    const grantedAt: number[] = [];
+    entries.forEach((entry, i) => {
+      const seen = observe(current[i] ?? null);
+      if (seen.kind === "absent") {
+        granted.push(entry);
+        grantedAt.push(i);
+      } else {
+        results[i] = this.served(entry, seen, "miss") ?? this.afterObserving(entry, seen);
+      }
+    });
+    if (granted.length > 0) {
+      const filled = this.loadAndFill(granted, lease);
+      granted.forEach((entry, j) => {
+        const promise = filled.then((all) => all[j]!);
+        promise.catch(() => {});
+        this.localFills.set(entry.key, { lease, promise });
+        results[grantedAt[j]!] = promise;
+      });
+      filled
+        .finally(() => {
+          for (const { key } of granted) if (this.localFills.get(key)?.lease === lease) this.localFills.delete(key);
+        })
+        .catch(() => {});
+    }
+    return Promise.all(results);
+  }
+
+  private async loadAndFill(entries: readonly Entry[], lease: string): Promise<Outcome[]> {
+    let loaded: Map<string, unknown>;
+    try {
+      loaded = await this.loadGrouped(entries);
+    } catch (err) {
+      // Release the leases so other readers do not wait out their TTL.
+      void this.tryCache("release", () =>
+        this.cache.fillLeased(entries.map(({ key }) => ({ key, lease, value: "", ttlSeconds: 0 }))),
+      );
+      throw err;
+    }
+    await this.hooks.afterLoad?.(entries.map((e) => e.key));
+
+    const fills: LeasedFill[] = entries.map(({ key, lookup }) => {
+      const value = loaded.get(key);
+      if (value === undefined) return { key, lease, value: NEGATIVE, ttlSeconds: this.options.negativeTtlSeconds };
+      const raw = lookup.entity.encode(value);
+      if (Buffer.byteLength(raw) > this.options.maxValueBytes) {
+        this.metrics.cacheValuesTooLarge.inc({ cache_type: lookup.entity.type });
+        return { key, lease, value: "", ttlSeconds: 0 };
+      }
+      return { key, lease, value: raw, ttlSeconds: lookup.entity.ttlSeconds };
+    });
+    const landed = await this.tryCache("fill", () => this.cache.fillLeased(fills));
+    landed?.forEach((ok, i) => {
+      if (!ok) this.metrics.cacheFillsRejected.inc({ cache_type: entries[i]!.lookup.entity.type });
+    });
+    return entries.map(({ key }) => ({ value: loaded.get(key) ?? null, status: "miss" }));
+  }
+
+  /** Another filler holds the lease: poll for its value, then fall back to PostgreSQL. */
+  private async waitForFiller(entry: Entry): Promise<Outcome> {
+    const deadline = Date.now() + this.options.leaseWaitMs;
+    let delay = 2;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      let raw: string | null;
+      try {
+        raw = await this.pollSoon(entry.key, Math.min(delay, remaining));
+      } catch (err) {
+        this.cacheFailed("poll", err);
+        break;
+      }
+      const seen = observe(raw);
+      const served = this.served(entry, seen, "miss");
+      if (served !== undefined) return served;
+      // The lease was voided by a write, or expired with its filler: try to become the filler.
+      if (seen.kind === "absent") return (await this.lease([entry]))[0]!;
+      if (seen.kind === "value") break;
+      const local = this.localFills.get(entry.key);
+      if (local !== undefined && seen.kind === "lease" && local.lease === seen.lease) return local.promise;
+      delay = Math.min(delay * 2, 20);
+    }
+    return (await this.loadDirect([entry], "miss"))[0]!;
+  }
+
+  // Readers waiting on the same key share a poll, but only one not yet sent:
+  // a reader never adopts an answer that Redis computed before it arrived.
+  private pollSoon(key: string, delayMs: number): Promise<string | null> {
+    let poll = this.scheduledPolls.get(key);
+    if (poll === undefined) {
+      poll = new Promise<string | null>((resolve, reject) => {
+        setTimeout(() => {
+          this.scheduledPolls.delete(key);
+          this.cache.getMany([key]).then((r) => resolve(r[0] ?? null), reject);
+        }, delayMs);
+      });
+      this.scheduledPolls.set(key, poll);
+    }
+    return poll;
+  }
+
+  /** Reads PostgreSQL without filling; concurrent readers of a key share one query. */
+  private async loadDirect(entries: readonly Entry[], status: CacheStatus): Promise<Outcome[]> {
+    const values: Promise<unknown>[] = [];
+    const toLoad: Entry[] = [];
+    const toLoadAt: number[] = [];
+    entries.forEach((entry, i) => {
+      const flight = this.directLoads.get(entry.key);
+      if (flight !== undefined) values[i] = flight;
+      else {
+        toLoad.push(entry);
+        toLoadAt.push(i);
+      }
+    });
+    if (toLoad.length > 0) {
+      const loaded = this.loadGrouped(toLoad);
+      toLoad.forEach(({ key }, j) => {
+        const flight = loaded.then((m) => m.get(key) ?? null);
+        this.directLoads.set(key, flight);
+        const forget = () => {
+          if (this.directLoads.get(key) === flight) this.directLoads.delete(key);
+        };
+        flight.then(forget, forget);
+        values[toLoadAt[j]!] = flight;
+      });
+    }
+    return (await Promise.all(values)).map((value) => ({ value, status }));
+  }
+
+  /** One SQL query per entity, results keyed by cache key. */
+  private async loadGrouped(entries: readonly Entry[]): Promise<Map<string, unknown>> {
+    const byEntity = new Map<Entity<unknown>, string[]>();
+    for (const { lookup } of entries) {
+      const ids = byEntity.get(lookup.entity) ?? [];
+      ids.push(lookup.id);
+      byEntity.set(lookup.entity, ids);
+    }
+    const out = new Map<string, unknown>();
+    await Promise.all(
+      [...byEntity].map(async ([entity, ids]) => {
+        this.metrics.dbLoads.inc({ cache_type: entity.type });
+        const rows = await entity.load(ids);
+        for (const [id, row] of rows) out.set(entity.key(id), row);
+      }),
+    );
+    return out;
+  }
+
+  /** Runs a cache call, or returns undefined when the cache is down or skipped. */
+  private async tryCache<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
+    if (Date.now() < this.cacheSkippedUntil) {
+      this.metrics.redisFallbacks.inc({ operation });
+      return undefined;
+    }
+    try {
+      return await call();
+    } catch (err) {
+      this.cacheFailed(operation, err);
+      return undefined;
+    }
+  }
+
+  private cacheFailed(operation: string, err: unknown): void {
+    this.metrics.redisFallbacks.inc({ operation });
+    if (err instanceof CacheUnavailableError) this.cacheSkippedUntil = Date.now() + this.options.breakerMs;
+    this.onCacheError(operation, err);
+  }
+}

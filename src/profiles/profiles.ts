@@ -1,0 +1,129 @@
+// The profile domain: cache-aside reads, and writes that commit, invalidate, then publish.
+
+import { errorSummary, type Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
+import type { EventPublisher } from "../events/publisher.js";
+import type { CacheAside, Entity, Outcome } from "./cache-aside.js";
+import { decodePreferences, decodeProfile, encodePreferences, encodeProfile } from "./cache-codec.js";
+import type { CacheKeys } from "./cache-keys.js";
+import { NotFoundError } from "./errors.js";
+import type { PreferencesField, PreferencesPatch, PreferencesRecord, ProfileField, ProfilePatch, ProfileRecord } from "./records.js";
+import type { ProfileStore } from "./repository.js";
+
+export interface ProfilesOptions {
+  profileTtlSeconds: number;
+  preferencesTtlSeconds: number;
+}
+
+export interface ProfileWithPreferences {
+  profile: Outcome<ProfileRecord>;
+  preferences?: Outcome<PreferencesRecord>;
+}
+
+export class Profiles {
+  readonly profileEntity: Entity<ProfileRecord>;
+  readonly preferencesEntity: Entity<PreferencesRecord>;
+
+  constructor(
+    private readonly store: ProfileStore,
+    private readonly cache: CacheAside,
+    private readonly keys: CacheKeys,
+    private readonly publisher: EventPublisher,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    options: ProfilesOptions,
+  ) {
+    this.profileEntity = {
+      type: "profile",
+      ttlSeconds: options.profileTtlSeconds,
+      key: keys.profile,
+      encode: encodeProfile,
+      decode: decodeProfile,
+      load: (ids) => store.getProfiles(ids),
+    };
+    this.preferencesEntity = {
+      type: "preferences",
+      ttlSeconds: options.preferencesTtlSeconds,
+      key: keys.preferences,
+      encode: encodePreferences,
+      decode: decodePreferences,
+      load: (ids) => store.getPreferences(ids),
+    };
+  }
+
+  /** The profile, and its preferences when asked: one cache round trip for both. */
+  async getProfile(userId: string, includePreferences: boolean): Promise<ProfileWithPreferences> {
+    if (!includePreferences) {
+      const profile = await this.cache.get(this.profileEntity, userId);
+      if (profile.value === null) throw new NotFoundError("profile");
+      return { profile };
+    }
+    const [profile, preferences] = await this.cache.read([
+      { entity: this.profileEntity, id: userId },
+      { entity: this.preferencesEntity, id: userId },
+    ]);
+    if (profile!.value === null) throw new NotFoundError("profile");
+    return {
+      profile: profile as Outcome<ProfileRecord>,
+      preferences: preferences as Outcome<PreferencesRecord>,
+    };
+  }
+
+  /** Outcomes aligned with `userIds`; a null value means no such profile. */
+  async batchGetProfiles(userIds: readonly string[]): Promise<Outcome<ProfileRecord>[]> {
+    const outcomes = await this.cache.read(userIds.map((id) => ({ entity: this.profileEntity, id })));
+    return outcomes as Outcome<ProfileRecord>[];
+  }
+
+  async getPreferences(userId: string): Promise<Outcome<PreferencesRecord>> {
+    const preferences = await this.cache.get(this.preferencesEntity, userId);
+    if (preferences.value === null) throw new NotFoundError("preferences");
+    return preferences;
+  }
+
+  async updateProfile(
+    userId: string,
+    patch: ProfilePatch,
+    fields: readonly ProfileField[],
+    expectedVersion?: number,
+  ): Promise<ProfileRecord> {
+    const record = await this.store.upsertProfile(userId, patch, expectedVersion);
+    await this.invalidate(userId, [this.keys.profile(userId)]);
+    await this.publisher.publish({ type: "profile_updated", userId, updatedFields: fields, time: record.updatedAt });
+    return record;
+  }
+
+  async updatePreferences(
+    userId: string,
+    patch: PreferencesPatch,
+    fields: readonly PreferencesField[],
+    expectedVersion?: number,
+  ): Promise<PreferencesRecord> {
+    const record = await this.store.upsertPreferences(userId, patch, expectedVersion);
+    await this.invalidate(userId, [this.keys.preferences(userId)]);
+    await this.publisher.publish({
+      type: "preferences_updated",
+      userId,
+      updatedFields: fields,
+      time: record.updatedAt,
+    });
+    return record;
+  }
+
+  async deleteProfile(userId: string, expectedVersion?: number): Promise<void> {
+    await this.store.deleteProfile(userId, expectedVersion);
+    await this.invalidate(userId, [this.keys.profile(userId), this.keys.preferences(userId)]);
+    await this.publisher.publish({ type: "profile_deleted", userId, time: new Date() });
+  }
+
+  // The write has committed, so a cache failure must not fail the call: the
+  // stale entry expires with its TTL, and the failure is counted.
+  private async invalidate(userId: string, keys: string[]): Promise<void> {
+    try {
+      await this.cache.invalidate(keys);
+    } catch (err) {
+      this.metrics.invalidationFailures.inc();
+      this.log.error({ user_id: userId, err: errorSummary(err) }, "cache invalidation failed");
+    }
+  }
+}

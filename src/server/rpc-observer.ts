@@ -1,0 +1,73 @@
+// Per-RPC bookkeeping: one log line, the latency histogram, and the mapping of
+// every failure to a precise status (see errors.ts).
+
+import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { errorSummary, type Logger } from "../log/logger.js";
+import type { Metrics } from "../metrics/metrics.js";
+import { cacheStatusKey, targetUserKey } from "./context.js";
+import { toConnectError } from "./errors.js";
+
+/** Connect's Code has no member for success; gRPC calls it OK (0). */
+const OK = 0 as Code;
+
+export function codeName(code: Code): string {
+  return code === OK ? "OK" : (Code[code] ?? String(code));
+}
+
+export function rpcObserver(metrics: Metrics, log: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const finish = (code: Code, err?: ConnectError) => {
+      const seconds = (performance.now() - started) / 1000;
+      const cacheStatus = req.contextValues.get(cacheStatusKey);
+      metrics.apiResponseTime.observe({ endpoint: endpointOf(req.method.name), cache_status: cacheStatus }, seconds);
+      const line = {
+        method: `${req.service.typeName}/${req.method.name}`,
+        code: codeName(code),
+        duration_ms: Math.round(seconds * 100_000) / 100,
+        cache: cacheStatus,
+        user_id: req.contextValues.get(targetUserKey),
+      };
+      if (code === Code.Internal || code === Code.Unknown) {
+        log.error({ ...line, err: errorSummary(err?.cause ?? err) }, "rpc failed");
+      } else {
+        log.info(line, "rpc");
+      }
+    };
+    try {
+      const res = await next(req);
+      if (!res.stream) {
+        finish(OK);
+        return res;
+      }
+      return { ...res, message: observeStream(res, finish) } satisfies StreamResponse;
+    } catch (err) {
+      const mapped = toConnectError(err);
+      finish(mapped.code, mapped);
+      throw mapped;
+    }
+  };
+}
+
+async function* observeStream(res: StreamResponse, finish: (code: Code, err?: ConnectError) => void) {
+  try {
+    yield* res.message;
+    finish(OK);
+  } catch (err) {
+    const mapped = toConnectError(err);
+    finish(mapped.code, mapped);
+    throw mapped;
+  }
+}
+
+const endpoints = new Map<string, string>();
+
+/** GetProfile → get_profile, the seed's endpoint label style. */
+function endpointOf(method: string): string {
+  let e = endpoints.get(method);
+  if (e === undefined) {
+    e = method.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toLowerCase();
+    endpoints.set(method, e);
+  }
+  return e;
+}
