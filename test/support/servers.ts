@@ -1,0 +1,46 @@
+// Real PostgreSQL and Redis for tests: TEST_DATABASE_URL / TEST_REDIS_URL, or
+// the local servers. Each test file gets its own database and key prefix.
+
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export const adminDatabaseUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly name: string;
+  drop(): Promise<void>;
+}
+
+export function uniqueName(label: string): string {
+  return `${label.replace(/[^a-z0-9]/gi, "_").toLowerCase()}_${randomBytes(4).toString("hex")}`;
+}
+
+/** Creates a fresh, empty database for one test file. */
+export async function createTestDatabase(label: string): Promise<TestDatabase> {
+  const name = `ps_test_${uniqueName(label)}`.slice(0, 63);
+  await adminQuery(`CREATE DATABASE "${name}"`);
+  const url = new URL(adminDatabaseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    drop: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+  };
+}
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminDatabaseUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A key prefix no other test file uses. */
+export function uniqueKeyPrefix(label: string): string {
+  return `test:${uniqueName(label)}:`;
+}
