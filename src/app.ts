@@ -32,8 +32,8 @@ export interface AppOptions {
   log: Logger;
   /** Test seam for the stale-fill race test. */
   cacheHooks?: CacheAsideHooks;
-  /** Overrides the stores the config would open (tests wrap them to count queries). */
-  stores?: Partial<Stores>;
+  /** Wraps the stores the config opened (tests count queries and round trips this way). */
+  decorateStores?: (stores: Stores) => Stores;
   verifier?: TokenVerifier;
 }
 
@@ -56,7 +56,8 @@ export interface App {
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log } = options;
   const metrics = new Metrics();
-  const stores = await openStores(config, log, options.stores ?? {});
+  const opened = await openStores(config, log);
+  const stores = options.decorateStores?.(opened) ?? opened;
   await migrate(stores.db);
 
   const cache = new CacheAside(
@@ -105,25 +106,21 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
-async function openStores(config: Config, log: Logger, given: Partial<Stores>): Promise<Stores> {
-  const db =
-    given.db ??
-    new PgDatabase({
-      connectionString: requireSetting(config.databaseUrl, "DATABASE_URL"),
-      max: config.dbPoolSize,
-      statementTimeoutMs: config.dbStatementTimeoutMs,
-    });
-  let cache = given.cache;
-  let bus = given.bus;
-  if (cache === undefined || bus === undefined) {
-    const redis = createRedisClient({ url: requireSetting(config.redisUrl, "REDIS_URL"), cluster: config.redisCluster });
-    if (!(await waitUntilReady(redis, 2000))) {
-      log.warn("Redis is not reachable yet; serving from PostgreSQL until it is");
-    }
-    cache ??= new RedisCacheStore(redis, config.redisTimeoutMs);
-    bus ??= new RedisEventBus(redis, config.redisTimeoutMs);
+async function openStores(config: Config, log: Logger): Promise<Stores> {
+  const db = new PgDatabase({
+    connectionString: requireSetting(config.databaseUrl, "DATABASE_URL"),
+    max: config.dbPoolSize,
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+  });
+  const redis = createRedisClient({ url: requireSetting(config.redisUrl, "REDIS_URL"), cluster: config.redisCluster });
+  if (!(await waitUntilReady(redis, 2000))) {
+    log.warn("Redis is not reachable yet; serving from PostgreSQL until it is");
   }
-  return { db, cache, bus };
+  return {
+    db,
+    cache: new RedisCacheStore(redis, config.redisTimeoutMs),
+    bus: new RedisEventBus(redis, config.redisTimeoutMs),
+  };
 }
 
 function requireSetting(value: string | undefined, name: string): string {

@@ -5,7 +5,7 @@ import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { Redis } from "ioredis";
 import { ProfileService } from "../../gen/profile/v1/profile_pb.js";
-import { createApp, type App, type AppOptions, type Stores } from "../../src/app.js";
+import { createApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/log/logger.js";
 import { cacheKeys, type CacheKeys } from "../../src/profiles/cache-keys.js";
@@ -22,7 +22,7 @@ export interface TestServiceOptions {
   database?: TestDatabase;
   keyPrefix?: string;
   redisUrl?: string;
-  stores?: Partial<Stores>;
+  decorateStores?: AppOptions["decorateStores"];
   cacheHooks?: AppOptions["cacheHooks"];
 }
 
@@ -60,7 +60,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
   const app = await createApp({
     config,
     log: createLogger(config.logLevel),
-    stores: options.stores,
+    decorateStores: options.decorateStores,
     cacheHooks: options.cacheHooks,
   });
   let server: ListeningServer;

@@ -1,0 +1,36 @@
+import type { CacheStore, LeasedFill } from "../../src/store/cache-store.js";
+
+/** A real cache store whose calls are also recorded, so tests can count round trips. */
+export class CountingCacheStore implements CacheStore {
+  readonly calls: { method: string; keys: readonly string[] }[] = [];
+
+  constructor(private readonly inner: CacheStore) {}
+
+  count(method: string): number {
+    return this.calls.filter((c) => c.method === method).length;
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+  }
+
+  getMany(keys: readonly string[]) {
+    this.calls.push({ method: "getMany", keys });
+    return this.inner.getMany(keys);
+  }
+  acquireLeases(keys: readonly string[], lease: string, ttlMs: number) {
+    this.calls.push({ method: "acquireLeases", keys });
+    return this.inner.acquireLeases(keys, lease, ttlMs);
+  }
+  fillLeased(entries: readonly LeasedFill[]) {
+    this.calls.push({ method: "fillLeased", keys: entries.map((e) => e.key) });
+    return this.inner.fillLeased(entries);
+  }
+  delete(keys: readonly string[]) {
+    this.calls.push({ method: "delete", keys });
+    return this.inner.delete(keys);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
