@@ -1,0 +1,58 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config/config.js";
+
+describe("configuration", () => {
+  it("has the documented defaults", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 50051,
+      profileCacheTtlSeconds: 300,
+      preferencesCacheTtlSeconds: 600,
+      redisTimeoutMs: 100,
+      databaseUrl: undefined,
+      redisUrl: undefined,
+    });
+  });
+
+  it.each([
+    ["PORT", "http"],
+    ["PORT", "70000"],
+    ["PROFILE_CACHE_TTL_SECONDS", "-5"],
+    ["PREFERENCES_CACHE_TTL_SECONDS", "10m"],
+    ["REDIS_TIMEOUT_MS", "0"],
+    ["DATABASE_URL", "mysql://localhost/db"],
+    ["REDIS_URL", "not a url"],
+    ["JWT_SECRET", "short"],
+    ["JWT_JWKS_URL", "ftp://keys"],
+    ["LOG_LEVEL", "loud"],
+    ["REDIS_CLUSTER", "maybe"],
+  ])("rejects %s=%s with a message naming the variable", (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message.startsWith(`${name}: `)).toBe(true);
+    expect((error as Error).message).not.toContain("\n");
+  });
+
+  it("refuses both a secret and a JWKS URL", () => {
+    expect(() => loadConfig({ JWT_SECRET: "x".repeat(32), JWT_JWKS_URL: "https://auth/jwks.json" })).toThrow(ConfigError);
+  });
+
+  it("stops the binary with one line naming the variable", () => {
+    const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { ...process.env, PORT: "not-a-port" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      'profile-service: invalid configuration: PORT: expected a whole number, got "not-a-port"',
+    ]);
+  });
+});

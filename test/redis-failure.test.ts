@@ -1,0 +1,108 @@
+// Redis is a cache: when it is down or frozen, reads are answered by
+// PostgreSQL and writes still succeed.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CountingDatabase } from "./support/counting-database.js";
+import { PrivateRedis } from "./support/private-redis.js";
+import { randomUserId, startTestService, type TestService } from "./support/service.js";
+import { mintToken } from "./support/tokens.js";
+
+let redis: PrivateRedis;
+let svc: TestService;
+let db: CountingDatabase;
+let token: string;
+
+beforeAll(async () => {
+  redis = await PrivateRedis.start();
+  svc = await startTestService({
+    label: "redis_failure",
+    redisUrl: redis.url,
+    env: { REDIS_TIMEOUT_MS: "100" },
+    decorateStores: (stores) => {
+      db = new CountingDatabase(stores.db);
+      return { ...stores, db };
+    },
+  });
+  token = await mintToken(randomUserId(), { scope: "profiles:read profiles:write" });
+});
+afterAll(async () => {
+  await svc?.close();
+  await redis?.stop();
+});
+
+async function metric(name: "redisFallbacks" | "invalidationFailures" | "eventPublishFailures"): Promise<number> {
+  const m = await svc.app.metrics[name].get();
+  return m.values.reduce((sum, v) => sum + v.value, 0);
+}
+
+describe("with Redis stopped", () => {
+  it("serves reads from PostgreSQL, accepts writes, and recovers when Redis returns", async () => {
+    const id = randomUserId();
+    await svc.grpc.unary("updateProfile", { userId: id, profile: { firstName: "cached" } }, token);
+    await svc.grpc.unary("getProfile", { userId: id }, token);
+    expect(await svc.redis.exists(svc.keys.profile(id))).toBe(1);
+
+    await redis.stop();
+    const fallbacks = await metric("redisFallbacks");
+    const read = await svc.grpc.unary("getProfile", { userId: id, includePreferences: true }, token);
+    expect(read.profile?.firstName).toBe("cached");
+    expect(await metric("redisFallbacks")).toBeGreaterThan(fallbacks);
+
+    const failedInvalidations = await metric("invalidationFailures");
+    const failedPublishes = await metric("eventPublishFailures");
+    const written = await svc.grpc.unary(
+      "updateProfile",
+      { userId: id, profile: { firstName: "written while down" }, updateMask: { paths: ["first_name"] } },
+      token,
+    );
+    expect(written.profile?.firstName).toBe("written while down");
+    expect(await metric("invalidationFailures")).toBe(failedInvalidations + 1);
+    expect(await metric("eventPublishFailures")).toBe(failedPublishes + 1);
+
+    const batch = await svc.grpc.unary("batchGetProfiles", { userIds: [id, randomUserId()] }, token);
+    expect(batch.profiles.map((p) => p.firstName)).toEqual(["written while down"]);
+    expect(batch.missingUserIds).toHaveLength(1);
+    const prefs = await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token);
+    expect(prefs.preferences?.theme).toBe("dark");
+    expect((await svc.grpc.unary("getPreferences", { userId: id }, token)).preferences?.theme).toBe("dark");
+
+    // Concurrent reads still share one query while the cache is down.
+    db.reset();
+    await Promise.all(Array.from({ length: 30 }, () => svc.grpc.unary("getProfile", { userId: id }, token)));
+    expect(db.count(/FROM profiles WHERE/)).toBe(1);
+
+    await redis.start();
+    await svc.redis.ping();
+    // Reads go back to the cache once the client has reconnected and the breaker has closed.
+    await expect.poll(async () => {
+      await svc.grpc.unary("getProfile", { userId: id }, token);
+      return svc.redis.exists(svc.keys.profile(id));
+    }, { timeout: 10_000, interval: 200 }).toBe(1);
+    db.reset();
+    expect((await svc.grpc.unary("getProfile", { userId: id }, token)).profile?.firstName).toBe("written while down");
+    expect(db.count(/FROM profiles WHERE/)).toBe(0);
+  });
+});
+
+describe("with Redis frozen", () => {
+  it("answers reads from PostgreSQL after the bounded timeout instead of hanging", async () => {
+    const id = randomUserId();
+    await svc.grpc.unary("updateProfile", { userId: id, profile: { firstName: "frozen" } }, token);
+    redis.pause();
+    try {
+      const started = Date.now();
+      const read = await svc.grpc.unary("getProfile", { userId: id }, token);
+      expect(read.profile?.firstName).toBe("frozen");
+      // Without the bound the call would wait for its 20 s deadline; allow generous slack for a busy machine.
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const write = await svc.grpc.unary(
+        "updateProfile",
+        { userId: id, profile: { firstName: "still writable" }, updateMask: { paths: ["first_name"] } },
+        token,
+      );
+      expect(write.profile?.firstName).toBe("still writable");
+    } finally {
+      redis.resume();
+    }
+  });
+});
