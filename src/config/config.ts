@@ -19,6 +19,8 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly dbStatementTimeoutMs: number;
   readonly logLevel: string;
+  /** Where the embedded default keeps its data and development secret. */
+  readonly dataDir: string;
 }
 
 export interface JwtConfig {
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
     readMaxBytes: read.int("READ_MAX_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    dataDir: read.string("DATA_DIR") ?? ".data",
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }
