@@ -113,6 +113,7 @@ describe("token verification (JWKS)", () => {
   let jwksUrl: string;
   let jwks: TestService;
   const keys: Record<string, { privateKey: CryptoKey; publicKey: CryptoKey; kid: string }> = {};
+  let jwksFetches = 0;
 
   beforeAll(async () => {
     const published: JWK[] = [];
@@ -122,6 +123,7 @@ describe("token verification (JWKS)", () => {
       published.push({ ...(await exportJWK(pair.publicKey)), kid: `key-${alg}`, alg, use: "sig" });
     }
     jwksServer = createServer((_, res) => {
+      jwksFetches++;
       res.setHeader("content-type", "application/json");
       res.end(JSON.stringify({ keys: published }));
     });
@@ -144,6 +146,15 @@ describe("token verification (JWKS)", () => {
     const me = randomUserId();
     const res = await jwks.grpc.unary("updateProfile", { profile: { firstName: alg } }, await sign(alg, me));
     expect(res.profile?.userId).toBe(me);
+  });
+
+  it("caches the key set instead of fetching it per call", async () => {
+    const token = await sign("ES256", randomUserId());
+    await jwks.grpc.unary("getProfile", {}, token).catch(() => {});
+    const before = jwksFetches;
+    await Promise.all(Array.from({ length: 10 }, () => jwks.grpc.unary("getProfile", {}, token).catch(() => {})));
+    expect(before).toBeGreaterThan(0);
+    expect(jwksFetches).toBe(before);
   });
 
   it("never checks an HMAC token against a public key", async () => {

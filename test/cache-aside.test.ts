@@ -88,6 +88,27 @@ describe("reads", () => {
     expect(cached).toMatchObject({ user_id: id, theme: "dark", language: "en", email_notifications: true, push_notifications: false, settings: {} });
   });
 
+  it("takes both TTLs from configuration", async () => {
+    const custom = await startTestService({
+      label: "cache_ttl",
+      env: { PROFILE_CACHE_TTL_SECONDS: "42", PREFERENCES_CACHE_TTL_SECONDS: "77" },
+    });
+    try {
+      const id = randomUserId();
+      await custom.grpc.unary("updateProfile", { userId: id, profile: { firstName: "t" } }, admin.token);
+      await custom.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, admin.token);
+      await custom.grpc.unary("getProfile", { userId: id, includePreferences: true }, admin.token);
+      const profileTtl = await custom.redis.ttl(custom.keys.profile(id));
+      const preferencesTtl = await custom.redis.ttl(custom.keys.preferences(id));
+      expect(profileTtl).toBeGreaterThan(32);
+      expect(profileTtl).toBeLessThanOrEqual(42);
+      expect(preferencesTtl).toBeGreaterThan(67);
+      expect(preferencesTtl).toBeLessThanOrEqual(77);
+    } finally {
+      await custom.close();
+    }
+  });
+
   it("reads profile and preferences with one cache round trip and one query per table", async () => {
     const id = randomUserId();
     await createProfile(id);
