@@ -2,6 +2,7 @@
 // constructs adapters, so tests build the same app the binary runs.
 
 import type * as http2 from "node:http2";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
@@ -17,7 +18,10 @@ import { Profiles } from "./profiles/profiles.js";
 import { SqlProfileStore } from "./profiles/repository.js";
 import { authInterceptor } from "./server/auth-interceptor.js";
 import { rpcObserver } from "./server/rpc-observer.js";
-import { watchUnimplemented } from "./events/watch-handler.js";
+import { Outbox } from "./events/outbox.js";
+import { EventRelay } from "./events/relay.js";
+import { WatchHub } from "./events/watch-hub.js";
+import { nodeRequestKey, watchHandler } from "./events/watch-handler.js";
 import type { CacheStore } from "./store/cache-store.js";
 import type { Database } from "./store/database.js";
 import type { EventBus } from "./store/event-bus.js";
@@ -48,8 +52,12 @@ export interface App {
   readonly metrics: Metrics;
   readonly profiles: Profiles;
   readonly stores: Stores;
+  readonly hub: WatchHub;
+  readonly relay: EventRelay;
   /** The HTTP/2 request handler serving gRPC, gRPC-Web and Connect. */
   readonly handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  /** Ends watch streams (final bookmark, then UNAVAILABLE), waiting up to `graceMs` for them to drain. */
+  endStreams(graceMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -73,12 +81,46 @@ export async function createApp(options: AppOptions): Promise<App> {
     (operation, err) => log.warn({ operation, err: errorSummary(err) }, "cache unavailable; reading PostgreSQL"),
     options.cacheHooks,
   );
-  const publisher = new EventPublisher(stores.bus, channels(config.redisKeyPrefix), metrics, log);
+  const outbox = new Outbox(stores.db);
+  const eventChannels = channels(config.redisKeyPrefix);
+  const publisher = new EventPublisher(stores.bus, eventChannels, outbox, metrics, log);
+  const hub = new WatchHub(
+    outbox,
+    stores.bus,
+    eventChannels,
+    {
+      pageSize: 500,
+      pollIntervalMs: config.eventPollIntervalMs,
+      progressIntervalMs: config.watchProgressIntervalSeconds * 1000,
+      queueSize: config.watchQueueSize,
+    },
+    metrics,
+    log,
+  );
+  await hub.start();
+  const relay = new EventRelay(
+    outbox,
+    publisher,
+    {
+      intervalMs: config.eventRelayIntervalMs,
+      graceMs: config.eventRelayGraceMs,
+      batchSize: 500,
+      retentionHours: config.eventRetentionHours,
+      pruneIntervalMs: config.eventPruneIntervalSeconds * 1000,
+    },
+    metrics,
+    log,
+  );
+  relay.start();
+
   const profiles = new Profiles(
-    new SqlProfileStore(stores.db),
+    new SqlProfileStore(stores.db, outbox),
     cache,
     cacheKeys(config.redisKeyPrefix),
-    publisher,
+    async (event) => {
+      hub.wake(event.eventId);
+      await publisher.publishCommitted(event);
+    },
     metrics,
     log,
     { profileTtlSeconds: config.profileCacheTtlSeconds, preferencesTtlSeconds: config.preferencesCacheTtlSeconds },
@@ -87,8 +129,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const verifier = options.verifier ?? new JoseTokenVerifier(config.jwt);
   const handler = connectNodeAdapter({
     routes: (router) => {
-      router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchUnimplemented });
+      router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchHandler(hub) });
     },
+    contextValues: (req) => createContextValues().set(nodeRequestKey, req),
     interceptors: [rpcObserver(metrics, log), authInterceptor(verifier, new Set([ProfileService.typeName]))],
     readMaxBytes: config.readMaxBytes,
   });
@@ -98,8 +141,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     profiles,
     stores,
+    hub,
+    relay,
     handler,
+    endStreams: (graceMs) => hub.shutdown(graceMs),
     async close() {
+      await hub.shutdown(0);
+      await relay.stop();
+      await publisher.close();
       await Promise.allSettled([stores.cache.close(), stores.bus.close()]);
       await stores.db.close();
     },

@@ -24,6 +24,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "shutting down");
+    const graceMs = config.shutdownGraceSeconds * 1000;
+    // Whatever happens below, the process exits within the grace period (plus a margin).
+    setTimeout(() => process.exit(1), graceMs + 2000).unref();
+    await app.endStreams(Math.min(graceMs, 2000));
     await server.close();
     await app.close();
     process.exit(0);

@@ -46,9 +46,11 @@ describe("published events", () => {
       `${svc.keyPrefix}profile:deleted`,
     ]);
     expect(mine[0]!.message.updated_fields).toEqual(["first_name", "last_name", "bio", "avatar_url", "phone"]);
-    expect(mine[1]!.message).toEqual({ user_id: id, updated_fields: ["first_name", "bio"], timestamp: expect.any(String) });
-    expect(mine[2]!.message).toEqual({ user_id: id, updated_fields: ["theme"], timestamp: expect.any(String) });
-    expect(mine[3]!.message).toEqual({ user_id: id, timestamp: expect.any(String) });
+    const eventId = expect.stringMatching(/^\d+$/);
+    expect(mine[1]!.message).toEqual({ user_id: id, updated_fields: ["first_name", "bio"], timestamp: expect.any(String), event_id: eventId });
+    expect(mine[2]!.message).toEqual({ user_id: id, updated_fields: ["theme"], timestamp: expect.any(String), event_id: eventId });
+    expect(mine[3]!.message).toEqual({ user_id: id, timestamp: expect.any(String), event_id: eventId });
+    expect(new Set(mine.map((m) => m.message.event_id)).size).toBe(4);
     expect(Number.isNaN(Date.parse(String(mine[3]!.message.timestamp)))).toBe(false);
     // The profile was cached before the second update; by the time its event arrived the key was gone.
     expect(mine[1]!.keyExisted).toBe(0);

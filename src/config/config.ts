@@ -19,6 +19,14 @@ export interface Config {
   readonly dbPoolSize: number;
   readonly dbStatementTimeoutMs: number;
   readonly logLevel: string;
+  readonly watchProgressIntervalSeconds: number;
+  readonly watchQueueSize: number;
+  readonly eventRetentionHours: number;
+  readonly eventPollIntervalMs: number;
+  readonly eventRelayIntervalMs: number;
+  readonly eventRelayGraceMs: number;
+  readonly eventPruneIntervalSeconds: number;
+  readonly shutdownGraceSeconds: number;
   /** Where the embedded default keeps its data and development secret. */
   readonly dataDir: string;
 }
@@ -78,6 +86,14 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
     dataDir: read.string("DATA_DIR") ?? ".data",
+    watchProgressIntervalSeconds: read.int("WATCH_PROGRESS_INTERVAL_SECONDS", 10, 1, 3600),
+    watchQueueSize: read.int("WATCH_QUEUE_SIZE", 1000, 1, 1_000_000),
+    eventRetentionHours: read.int("EVENT_RETENTION_HOURS", 24, 1, 24 * 365),
+    eventPollIntervalMs: read.int("EVENT_POLL_INTERVAL_MS", 1000, 10, 600_000),
+    eventRelayIntervalMs: read.int("EVENT_RELAY_INTERVAL_MS", 1000, 10, 600_000),
+    eventRelayGraceMs: read.int("EVENT_RELAY_GRACE_MS", 5000, 0, 600_000),
+    eventPruneIntervalSeconds: read.int("EVENT_PRUNE_INTERVAL_SECONDS", 600, 1, 86_400),
+    shutdownGraceSeconds: read.int("SHUTDOWN_GRACE_SECONDS", 10, 0, 3600),
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

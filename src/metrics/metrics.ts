@@ -70,6 +70,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly eventsRelayed = new Counter({
+    name: "events_relayed_total",
+    help: "Events published by the relay because their writer did not publish them (crash or Redis outage)",
+    registers: [this.registry],
+  });
+  readonly watchersConnected = new Gauge({
+    name: "watchers_connected",
+    help: "Open WatchProfileEvents streams on this instance",
+    registers: [this.registry],
+  });
+
   collectDefaults(): void {
     collectDefaultMetrics({ register: this.registry });
   }

@@ -50,11 +50,11 @@ export function profileHandlers(profiles: Profiles): Omit<ServiceImpl<typeof Pro
     async updateProfile(req, ctx) {
       const v = new Violations();
       const userId = targetUserId(req.userId, callerOf(ctx).subject, "user_id", v);
-      const { patch, fields } = profilePatch(req.profile, req.updateMask, v);
+      const patch = profilePatch(req.profile, req.updateMask, v);
       const version = expectedVersion(req.etag, "etag", v);
       v.check();
       authorize(ctx, userId, "write");
-      const record = await profiles.updateProfile(userId, patch, fields, version);
+      const record = await profiles.updateProfile(userId, patch, version);
       return { profile: profileToProto(record) };
     },
 
@@ -78,11 +78,11 @@ export function profileHandlers(profiles: Profiles): Omit<ServiceImpl<typeof Pro
     async updatePreferences(req, ctx) {
       const v = new Violations();
       const userId = targetUserId(req.userId, callerOf(ctx).subject, "user_id", v);
-      const { patch, fields } = preferencesPatch(req.preferences, req.updateMask, v);
+      const patch = preferencesPatch(req.preferences, req.updateMask, v);
       const version = expectedVersion(req.etag, "etag", v);
       v.check();
       authorize(ctx, userId, "write");
-      const record = await profiles.updatePreferences(userId, patch, fields, version);
+      const record = await profiles.updatePreferences(userId, patch, version);
       return { preferences: preferencesToProto(record) };
     },
   };

@@ -1,13 +1,14 @@
-// The profile domain: cache-aside reads, and writes that commit, invalidate, then publish.
+// The profile domain: cache-aside reads, and writes that commit (with their
+// outbox event), invalidate, then publish.
 
 import { errorSummary, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { EventPublisher } from "../events/publisher.js";
+import type { ChangeEvent } from "../events/change-event.js";
 import type { CacheAside, Entity, Outcome } from "./cache-aside.js";
 import { decodePreferences, decodeProfile, encodePreferences, encodeProfile } from "./cache-codec.js";
 import type { CacheKeys } from "./cache-keys.js";
 import { NotFoundError } from "./errors.js";
-import type { PreferencesField, PreferencesPatch, PreferencesRecord, ProfileField, ProfilePatch, ProfileRecord } from "./records.js";
+import type { PreferencesPatch, PreferencesRecord, ProfilePatch, ProfileRecord } from "./records.js";
 import type { ProfileStore } from "./repository.js";
 
 export interface ProfilesOptions {
@@ -28,7 +29,8 @@ export class Profiles {
     private readonly store: ProfileStore,
     private readonly cache: CacheAside,
     private readonly keys: CacheKeys,
-    private readonly publisher: EventPublisher,
+    /** Told about every committed change, after the cache was invalidated. Must not throw. */
+    private readonly onCommitted: (event: ChangeEvent) => Promise<void>,
     private readonly metrics: Metrics,
     private readonly log: Logger,
     options: ProfilesOptions,
@@ -84,36 +86,29 @@ export class Profiles {
   async updateProfile(
     userId: string,
     patch: ProfilePatch,
-    fields: readonly ProfileField[],
     expectedVersion?: number,
   ): Promise<ProfileRecord> {
-    const record = await this.store.upsertProfile(userId, patch, expectedVersion);
+    const { record, event } = await this.store.upsertProfile(userId, patch, expectedVersion);
     await this.invalidate(userId, [this.keys.profile(userId)]);
-    await this.publisher.publish({ type: "profile_updated", userId, updatedFields: fields, time: record.updatedAt });
+    await this.onCommitted(event);
     return record;
   }
 
   async updatePreferences(
     userId: string,
     patch: PreferencesPatch,
-    fields: readonly PreferencesField[],
     expectedVersion?: number,
   ): Promise<PreferencesRecord> {
-    const record = await this.store.upsertPreferences(userId, patch, expectedVersion);
+    const { record, event } = await this.store.upsertPreferences(userId, patch, expectedVersion);
     await this.invalidate(userId, [this.keys.preferences(userId)]);
-    await this.publisher.publish({
-      type: "preferences_updated",
-      userId,
-      updatedFields: fields,
-      time: record.updatedAt,
-    });
+    await this.onCommitted(event);
     return record;
   }
 
   async deleteProfile(userId: string, expectedVersion?: number): Promise<void> {
-    await this.store.deleteProfile(userId, expectedVersion);
+    const event = await this.store.deleteProfile(userId, expectedVersion);
     await this.invalidate(userId, [this.keys.profile(userId), this.keys.preferences(userId)]);
-    await this.publisher.publish({ type: "profile_deleted", userId, time: new Date() });
+    await this.onCommitted(event);
   }
 
   // The write has committed, so a cache failure must not fail the call: the

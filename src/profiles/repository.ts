@@ -2,27 +2,34 @@
 // from the fixed maps below, never from requests.
 
 import type { JsonObject } from "@bufbuild/protobuf";
+import type { ChangeEvent } from "../events/change-event.js";
+import { lockUser, type EventRecorder } from "../events/outbox.js";
 import type { Database, SqlExecutor } from "../store/database.js";
 import { EtagMismatchError, NotFoundError } from "./errors.js";
 import type { PreferencesPatch, PreferencesRecord, ProfilePatch, ProfileRecord } from "./records.js";
 
+/**
+ * Every write runs in one transaction that also appends its event to the
+ * outbox, so a change and its event commit together or not at all.
+ */
 export interface ProfileStore {
   getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>>;
   getPreferences(userIds: readonly string[]): Promise<Map<string, PreferencesRecord>>;
   /** Creates or updates; with `expectedVersion`, only if it is current. */
-  upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<ProfileRecord>;
-  upsertPreferences(userId: string, patch: PreferencesPatch, expectedVersion?: number): Promise<PreferencesRecord>;
+  upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>>;
+  upsertPreferences(
+    userId: string,
+    patch: PreferencesPatch,
+    expectedVersion?: number,
+  ): Promise<Written<PreferencesRecord>>;
   /** Deletes the profile and the user's preferences. */
-  deleteProfile(userId: string, expectedVersion?: number): Promise<void>;
+  deleteProfile(userId: string, expectedVersion?: number): Promise<ChangeEvent>;
 }
 
-/** Hook run inside each write transaction, after the row change (the event outbox uses it). */
-export type WriteListener = (tx: SqlExecutor, change: RowChange) => Promise<void>;
-
-export type RowChange =
-  | { kind: "profile_updated"; userId: string; fields: readonly string[] }
-  | { kind: "profile_deleted"; userId: string }
-  | { kind: "preferences_updated"; userId: string; fields: readonly string[] };
+export interface Written<T> {
+  record: T;
+  event: ChangeEvent;
+}
 
 const PROFILE_COLUMNS = "user_id, first_name, last_name, bio, avatar_url, phone, created_at, updated_at, version";
 const PREFERENCES_COLUMNS =
@@ -70,7 +77,7 @@ interface PreferencesRow {
 export class SqlProfileStore implements ProfileStore {
   constructor(
     private readonly db: Database,
-    private readonly onWrite: WriteListener = async () => {},
+    private readonly events: EventRecorder,
   ) {}
 
   async getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>> {
@@ -102,27 +109,28 @@ export class SqlProfileStore implements ProfileStore {
     return out;
   }
 
-  async upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<ProfileRecord> {
+  async upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>> {
     const columns = Object.keys(patch).map((k) => profileColumnOf[k as keyof ProfilePatch]);
     const values = Object.values(patch);
-    const row = await this.db.transaction(async (tx) => {
-      const written = await upsert<ProfileRow>(tx, "profiles", PROFILE_COLUMNS, userId, columns, values, expectedVersion);
-      if (written === undefined) throw new EtagMismatchError("profile");
-      await this.onWrite(tx, { kind: "profile_updated", userId, fields: columns });
-      return written;
+    return this.db.transaction(async (tx) => {
+      await lockUser(tx, userId);
+      const row = await upsert<ProfileRow>(tx, "profiles", PROFILE_COLUMNS, userId, columns, values, expectedVersion);
+      if (row === undefined) throw new EtagMismatchError("profile");
+      const event = await this.events.append(tx, { type: "profile_updated", userId, fields: columns });
+      return { record: toProfile(row), event };
     });
-    return toProfile(row);
   }
 
   async upsertPreferences(
     userId: string,
     patch: PreferencesPatch,
     expectedVersion?: number,
-  ): Promise<PreferencesRecord> {
+  ): Promise<Written<PreferencesRecord>> {
     const columns = Object.keys(patch).map((k) => preferencesColumnOf[k as keyof PreferencesPatch]);
     const values = Object.entries(patch).map(([k, v]) => (k === "settings" ? JSON.stringify(v) : v));
-    const row = await this.db.transaction(async (tx) => {
-      const written = await upsert<PreferencesRow>(
+    return this.db.transaction(async (tx) => {
+      await lockUser(tx, userId);
+      const row = await upsert<PreferencesRow>(
         tx,
         "preferences",
         PREFERENCES_COLUMNS,
@@ -131,15 +139,15 @@ export class SqlProfileStore implements ProfileStore {
         values,
         expectedVersion,
       );
-      if (written === undefined) throw new EtagMismatchError("preferences");
-      await this.onWrite(tx, { kind: "preferences_updated", userId, fields: columns });
-      return written;
+      if (row === undefined) throw new EtagMismatchError("preferences");
+      const event = await this.events.append(tx, { type: "preferences_updated", userId, fields: columns });
+      return { record: toPreferences(row), event };
     });
-    return toPreferences(row);
   }
 
-  async deleteProfile(userId: string, expectedVersion?: number): Promise<void> {
-    await this.db.transaction(async (tx) => {
+  async deleteProfile(userId: string, expectedVersion?: number): Promise<ChangeEvent> {
+    return this.db.transaction(async (tx) => {
+      await lockUser(tx, userId);
       const { rows } = await tx.query<{ version: string }>(
         "DELETE FROM profiles WHERE user_id = $1 RETURNING version",
         [userId],
@@ -152,7 +160,7 @@ export class SqlProfileStore implements ProfileStore {
         throw new EtagMismatchError("profile");
       }
       await tx.query("DELETE FROM preferences WHERE user_id = $1", [userId]);
-      await this.onWrite(tx, { kind: "profile_deleted", userId });
+      return this.events.append(tx, { type: "profile_deleted", userId });
     });
   }
 }

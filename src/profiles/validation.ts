@@ -7,9 +7,7 @@ import {
   preferencesFields,
   profileFields,
   versionOfEtag,
-  type PreferencesField,
   type PreferencesPatch,
-  type ProfileField,
   type ProfilePatch,
 } from "./records.js";
 import type { Preferences, Profile } from "../../gen/profile/v1/profile_pb.js";
@@ -105,7 +103,7 @@ export function profilePatch(
   profile: Profile | undefined,
   mask: FieldMask | undefined,
   v: Violations,
-): { patch: ProfilePatch; fields: ProfileField[] } {
+): ProfilePatch {
   const fields = maskPaths(mask, profileFields, v);
   const p = profile ?? { firstName: "", lastName: "", bio: "", avatarUrl: "", phone: "" };
   const patch: ProfilePatch = {};
@@ -132,14 +130,14 @@ export function profilePatch(
         break;
     }
   }
-  return { patch, fields };
+  return patch;
 }
 
 export function preferencesPatch(
   prefs: Preferences | undefined,
   mask: FieldMask | undefined,
   v: Violations,
-): { patch: PreferencesPatch; fields: PreferencesField[] } {
+): PreferencesPatch {
   const fields = maskPaths(mask, preferencesFields, v);
   const p = prefs ?? {
     theme: "",
@@ -174,7 +172,7 @@ export function preferencesPatch(
       }
     }
   }
-  return { patch, fields };
+  return patch;
 }
 
 /** Checks length in code points, well-formedness and control characters. */

@@ -41,6 +41,36 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "event outbox",
+    sql: `
+      -- Written in the same transaction as the change it describes. Readers
+      -- order by (xid, id) and read only below the oldest running transaction
+      -- (pg_snapshot_xmin), so a row that commits late can never be skipped.
+      CREATE TABLE profile_events (
+        id             bigserial PRIMARY KEY,
+        xid            xid8 NOT NULL DEFAULT pg_current_xact_id(),
+        type           text NOT NULL CHECK (type IN ('profile_updated', 'profile_deleted', 'preferences_updated')),
+        user_id        uuid NOT NULL,
+        updated_fields text[] NOT NULL DEFAULT '{}',
+        created_at     timestamptz NOT NULL DEFAULT now(),
+        published_at   timestamptz
+      );
+      CREATE INDEX profile_events_position_idx ON profile_events (xid, id);
+      CREATE INDEX profile_events_user_idx ON profile_events (user_id, xid, id);
+      CREATE INDEX profile_events_unpublished_idx ON profile_events (xid, id) WHERE published_at IS NULL;
+      CREATE INDEX profile_events_created_at_idx ON profile_events (created_at);
+
+      -- The newest position deleted by retention: a resume token older than it may have gaps.
+      CREATE TABLE profile_events_pruned (
+        singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        xid        xid8 NOT NULL,
+        id         bigint NOT NULL,
+        pruned_at  timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 // Arbitrary but fixed: every replica must agree on it.
