@@ -3,7 +3,6 @@
 
 import type * as http2 from "node:http2";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
@@ -17,6 +16,7 @@ import { profileHandlers } from "./profiles/handlers.js";
 import { Profiles } from "./profiles/profiles.js";
 import { SqlProfileStore } from "./profiles/repository.js";
 import { authInterceptor } from "./server/auth-interceptor.js";
+import { nodeAdapter } from "./server/node-adapter.js";
 import { rpcObserver } from "./server/rpc-observer.js";
 import { Outbox } from "./events/outbox.js";
 import { EventRelay } from "./events/relay.js";
@@ -89,7 +89,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     stores.bus,
     eventChannels,
     {
-      pageSize: 500,
+      tailPageSize: 100,
+      replayPageSize: 500,
       pollIntervalMs: config.eventPollIntervalMs,
       progressIntervalMs: config.watchProgressIntervalSeconds * 1000,
       queueSize: config.watchQueueSize,
@@ -127,7 +128,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   );
 
   const verifier = options.verifier ?? new JoseTokenVerifier(config.jwt);
-  const handler = connectNodeAdapter({
+  const handler = nodeAdapter({
+    log,
     routes: (router) => {
       router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchHandler(hub) });
     },

@@ -87,7 +87,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
     dataDir: read.string("DATA_DIR") ?? ".data",
     watchProgressIntervalSeconds: read.int("WATCH_PROGRESS_INTERVAL_SECONDS", 10, 1, 3600),
-    watchQueueSize: read.int("WATCH_QUEUE_SIZE", 1000, 1, 1_000_000),
+    watchQueueSize: read.int("WATCH_QUEUE_SIZE", 1000, 200, 1_000_000),
     eventRetentionHours: read.int("EVENT_RETENTION_HOURS", 24, 1, 24 * 365),
     eventPollIntervalMs: read.int("EVENT_POLL_INTERVAL_MS", 1000, 10, 600_000),
     eventRelayIntervalMs: read.int("EVENT_RELAY_INTERVAL_MS", 1000, 10, 600_000),

@@ -16,7 +16,10 @@ import { comparePositions, maxPosition, type Position } from "./position.js";
 import { Watcher, type CatchUpSource } from "./watcher.js";
 
 export interface WatchHubOptions {
-  pageSize: number;
+  /** Events per outbox read while tailing; a watcher's queue must hold at least two pages. */
+  tailPageSize: number;
+  /** Events per outbox read while a resuming watcher replays (pulled at the client's pace). */
+  replayPageSize: number;
   /** Safety-net poll, for when no wake-up arrives (Redis down, or a long transaction held events back). */
   pollIntervalMs: number;
   /** Idle watchers get a bookmark this often. */
@@ -114,10 +117,10 @@ export class WatchHub implements CatchUpSource {
   async replay(cursor: Position, filter: EventFilter) {
     const upTo = this.position;
     if (comparePositions(cursor, upTo) >= 0) return { events: [], readThrough: cursor, complete: true };
-    const { events } = await this.outbox.readAfter(cursor, this.options.pageSize, { upTo, filter });
+    const { events } = await this.outbox.readAfter(cursor, this.options.replayPageSize, { upTo, filter });
     // Retention may have run while we read: a gap is only acceptable if nothing was pruned past our cursor.
     await this.checkRetained(cursor);
-    const complete = events.length < this.options.pageSize;
+    const complete = events.length < this.options.replayPageSize;
     return { events, readThrough: complete ? upTo : (events.at(-1)?.position ?? cursor), complete };
   }
 
@@ -189,9 +192,9 @@ export class WatchHub implements CatchUpSource {
     try {
       for (;;) {
         this.readAgain = false;
-        const { events, watermark } = await this.outbox.readAfter(this.position, this.options.pageSize);
+        const { events, watermark } = await this.outbox.readAfter(this.position, this.options.tailPageSize);
         for (const event of events) this.fanOut(event);
-        if (events.length === this.options.pageSize) continue;
+        if (events.length === this.options.tailPageSize) continue;
         this.position = maxPosition(this.position, watermark);
         if (this.readAgain) continue;
         if (events.length === 0 && this.retriesLeft > 0) {

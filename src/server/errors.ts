@@ -8,6 +8,7 @@ import { KeySourceUnavailableError, TokenRejectedError } from "../auth/token-ver
 import { EtagMismatchError, NotFoundError } from "../profiles/errors.js";
 import { ValidationError } from "../profiles/validation.js";
 import { DatabaseUnavailableError } from "../store/database.js";
+import { ResumeTokenExpiredError } from "../events/watch-hub.js";
 
 export function toConnectError(err: unknown): ConnectError {
   if (err instanceof ConnectError) return err;
@@ -22,6 +23,7 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof KeySourceUnavailableError) {
     return new ConnectError("cannot verify tokens right now; retry later", Code.Unavailable);
   }
+  if (err instanceof ResumeTokenExpiredError) return new ConnectError(err.message, Code.FailedPrecondition);
   if (err instanceof DatabaseUnavailableError) {
     return new ConnectError("the database is unavailable; retry later", Code.Unavailable);
   }
