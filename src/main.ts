@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     // Whatever happens below, the process exits within the grace period (plus a margin).
     setTimeout(() => process.exit(1), graceMs + 2000).unref();
     await app.endStreams(Math.min(graceMs, 2000));
-    await server.close();
+    await server.close(graceMs);
     await app.close();
     process.exit(0);
   };

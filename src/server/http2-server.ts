@@ -6,13 +6,22 @@ export type Http2Handler = (req: http2.Http2ServerRequest, res: http2.Http2Serve
 export interface ListeningServer {
   readonly server: http2.Http2Server;
   readonly port: number;
-  /** Stops accepting connections and waits for open ones to finish. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections, sends GOAWAY so clients open no new streams
+   * here, and waits for in-flight streams to finish; after `graceMs` the
+   * remaining sessions are destroyed.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Cleartext HTTP/2 (h2c): gRPC, gRPC-Web and Connect clients share the port. */
 export async function listen(handler: Http2Handler, port: number, host: string): Promise<ListeningServer> {
   const server = http2.createServer({}, handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -23,6 +32,14 @@ export async function listen(handler: Http2Handler, port: number, host: string):
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    async close(graceMs = 10_000) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const session of sessions) session.close();
+      const timer = setTimeout(() => {
+        for (const session of sessions) session.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
   };
 }

@@ -88,8 +88,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     async close() {
       grpc.close();
       redis.disconnect();
-      await Promise.race([server.close(), new Promise((r) => setTimeout(r, 2000))]);
-      server.server.unref();
+      await server.close(1000);
       await app.close();
       if (ownsDatabase) await database.drop();
     },
