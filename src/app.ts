@@ -14,6 +14,7 @@ import { CacheAside, MAX_CACHE_VALUE_BYTES, type CacheAsideHooks } from "./profi
 import { cacheKeys, channels } from "./profiles/cache-keys.js";
 import { profileHandlers } from "./profiles/handlers.js";
 import { Profiles } from "./profiles/profiles.js";
+import { warmUp, type WarmupResult } from "./profiles/warmup.js";
 import { SqlProfileStore } from "./profiles/repository.js";
 import { authInterceptor } from "./server/auth-interceptor.js";
 import { nodeAdapter } from "./server/node-adapter.js";
@@ -56,6 +57,8 @@ export interface App {
   readonly relay: EventRelay;
   /** The HTTP/2 request handler serving gRPC, gRPC-Web and Connect. */
   readonly handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  /** Warms the cache as configured (bounded by WARMUP_TIMEOUT_MS); never throws. */
+  warmUp(): Promise<WarmupResult>;
   /** Ends watch streams (final bookmark, then UNAVAILABLE), waiting up to `graceMs` for them to drain. */
   endStreams(graceMs: number): Promise<void>;
   close(): Promise<void>;
@@ -147,6 +150,24 @@ export async function createApp(options: AppOptions): Promise<App> {
     relay,
     handler,
     endStreams: (graceMs) => hub.shutdown(graceMs),
+    async warmUp() {
+      const { warmup } = config;
+      if (warmup.limit === 0) return { ids: 0, warmed: 0, ms: 0, timedOut: false };
+      const source =
+        warmup.databaseUrl === undefined
+          ? undefined
+          : new PgDatabase({ connectionString: warmup.databaseUrl, max: 1, statementTimeoutMs: warmup.timeoutMs });
+      try {
+        return await warmUp(
+          cache,
+          profiles.profileEntity,
+          { limit: warmup.limit, timeoutMs: warmup.timeoutMs, query: warmup.query, idSource: source ?? stores.db },
+          log,
+        );
+      } finally {
+        await source?.close();
+      }
+    },
     async close() {
       await hub.shutdown(0);
       await relay.stop();

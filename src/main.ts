@@ -18,6 +18,8 @@ async function main(): Promise<void> {
   const app = await createApp({ config, log });
   const server = await listen(app.handler, config.port, config.host);
   log.info({ port: server.port }, "profile-service listening");
+  // Serving starts cold and warms in the background, so warm-up never delays it.
+  void app.warmUp();
 
   let stopping = false;
   const stop = async (signal: string) => {

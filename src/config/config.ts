@@ -27,6 +27,7 @@ export interface Config {
   readonly eventRelayGraceMs: number;
   readonly eventPruneIntervalSeconds: number;
   readonly shutdownGraceSeconds: number;
+  readonly warmup: WarmupConfig;
   /** Where the embedded default keeps its data and development secret. */
   readonly dataDir: string;
 }
@@ -37,6 +38,14 @@ export interface JwtConfig {
   readonly issuer: string | undefined;
   readonly audience: string | undefined;
   readonly clockToleranceSeconds: number;
+}
+
+export interface WarmupConfig {
+  /** How many profiles to warm at startup; 0 turns warm-up off. */
+  readonly limit: number;
+  readonly timeoutMs: number;
+  readonly query: string | undefined;
+  readonly databaseUrl: string | undefined;
 }
 
 /** A bad setting. The message is one line that names the variable. */
@@ -67,6 +76,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
     throw new ConfigError("JWT_SECRET", "must be at least 32 bytes for HS256");
   }
+  const warmup: WarmupConfig = {
+    limit: read.int("WARMUP_LIMIT", 1000, 0, 100_000),
+    timeoutMs: read.int("WARMUP_TIMEOUT_MS", 5000, 1, 600_000),
+    query: read.string("WARMUP_QUERY"),
+    databaseUrl: read.url("WARMUP_DATABASE_URL", ["postgres:", "postgresql:"]),
+  };
+  if ((warmup.query === undefined) !== (warmup.databaseUrl === undefined)) {
+    throw new ConfigError(
+      warmup.query === undefined ? "WARMUP_QUERY" : "WARMUP_DATABASE_URL",
+      "WARMUP_QUERY and WARMUP_DATABASE_URL go together",
+    );
+  }
   return {
     nodeEnv: env.NODE_ENV ?? "development",
     port: read.int("PORT", 50051, 0, 65535),
@@ -94,6 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventRelayGraceMs: read.int("EVENT_RELAY_GRACE_MS", 5000, 0, 600_000),
     eventPruneIntervalSeconds: read.int("EVENT_PRUNE_INTERVAL_SECONDS", 600, 1, 86_400),
     shutdownGraceSeconds: read.int("SHUTDOWN_GRACE_SECONDS", 10, 0, 3600),
+    warmup,
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }
