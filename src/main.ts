@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs";
 import { createApp } from "./app.js";
-import { ConfigError, loadConfig } from "./config/config.js";
+import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import { createLogger, errorSummary } from "./log/logger.js";
 import { listen } from "./server/http2-server.js";
 
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.logLevel);
   const app = await createApp({ config, log });
-  const server = await listen(app.handler, config.port, config.host);
+  const server = await listen(app.handler, config.port, config.host, readTls(config));
   log.info({ port: server.port }, "profile-service listening");
   // Serving starts cold and warms in the background, so warm-up never delays it.
   void app.warmUp();
@@ -36,6 +37,15 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+function readTls(config: Config) {
+  if (config.tls === undefined) return undefined;
+  try {
+    return { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) };
+  } catch (err) {
+    throw new ConfigError("TLS_CERT_FILE", `cannot read the certificate or key: ${errorSummary(err)}`);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -28,6 +28,7 @@ export interface Config {
   readonly eventPruneIntervalSeconds: number;
   readonly shutdownGraceSeconds: number;
   readonly warmup: WarmupConfig;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Where the embedded default keeps its data and development secret. */
   readonly dataDir: string;
 }
@@ -88,6 +89,11 @@ export function loadConfig(env: Env = process.env): Config {
       "WARMUP_QUERY and WARMUP_DATABASE_URL go together",
     );
   }
+  const certFile = read.string("TLS_CERT_FILE");
+  const keyFile = read.string("TLS_KEY_FILE");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError(certFile === undefined ? "TLS_CERT_FILE" : "TLS_KEY_FILE", "TLS_CERT_FILE and TLS_KEY_FILE go together");
+  }
   return {
     nodeEnv: env.NODE_ENV ?? "development",
     port: read.int("PORT", 50051, 0, 65535),
@@ -116,6 +122,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventPruneIntervalSeconds: read.int("EVENT_PRUNE_INTERVAL_SECONDS", 600, 1, 86_400),
     shutdownGraceSeconds: read.int("SHUTDOWN_GRACE_SECONDS", 10, 0, 3600),
     warmup,
+    tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile },
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

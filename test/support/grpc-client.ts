@@ -31,7 +31,10 @@ export interface GrpcProfileClient {
   close(): void;
 }
 
-export function grpcProfileClient(address: string): GrpcProfileClient {
+export function grpcProfileClient(
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): GrpcProfileClient {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of ProfileService.methods) {
     definition[method.localName] = {
@@ -45,7 +48,7 @@ export function grpcProfileClient(address: string): GrpcProfileClient {
     };
   }
   const Client = grpc.makeGenericClientConstructor(definition, "ProfileService");
-  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as Record<
+  const client = new Client(address, credentials) as unknown as Record<
     string,
     (...args: unknown[]) => unknown
   > &

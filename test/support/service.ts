@@ -9,9 +9,11 @@ import { createApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/log/logger.js";
 import { cacheKeys, type CacheKeys } from "../../src/profiles/cache-keys.js";
-import { listen, type ListeningServer } from "../../src/server/http2-server.js";
+import { listen, type ListeningServer, type TlsFiles } from "../../src/server/http2-server.js";
 import { createTestDatabase, testRedisUrl, uniqueKeyPrefix, type TestDatabase } from "./servers.js";
-import { grpcProfileClient, type GrpcProfileClient } from "./grpc-client.js";
+import { grpc as grpcJs, grpcProfileClient, type GrpcProfileClient } from "./grpc-client.js";
+
+const grpcCredentials = grpcJs.credentials;
 import { TEST_JWT_SECRET } from "./tokens.js";
 
 export interface TestServiceOptions {
@@ -24,6 +26,7 @@ export interface TestServiceOptions {
   redisUrl?: string;
   decorateStores?: AppOptions["decorateStores"];
   cacheHooks?: AppOptions["cacheHooks"];
+  tls?: TlsFiles;
 }
 
 export interface TestService {
@@ -65,14 +68,20 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
   });
   let server: ListeningServer;
   try {
-    server = await listen(app.handler, 0, "127.0.0.1");
+    server = await listen(app.handler, 0, "127.0.0.1", options.tls);
   } catch (err) {
     await app.close();
     throw err;
   }
-  const baseUrl = `http://127.0.0.1:${server.port}`;
-  const grpc = grpcProfileClient(`127.0.0.1:${server.port}`);
-  const connect = createClient(ProfileService, createConnectTransport({ baseUrl, httpVersion: "2" }));
+  const baseUrl = `${options.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
+  const grpc = grpcProfileClient(
+    `127.0.0.1:${server.port}`,
+    options.tls ? grpcCredentials.createSsl(options.tls.cert) : undefined,
+  );
+  const connect = createClient(
+    ProfileService,
+    createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: options.tls ? { ca: options.tls.cert } : undefined }),
+  );
   const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   return {
