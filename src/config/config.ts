@@ -21,6 +21,10 @@ export interface Config {
   readonly logLevel: string;
   /** Where the embedded default keeps its data and development secret. */
   readonly dataDir: string;
+  /** Port of the Prometheus endpoint (GET /metrics); 0 picks a free one. */
+  readonly metricsPort: number;
+  /** Bound on the embedded in-process cache, in bytes of keys and values. */
+  readonly memoryCacheMaxBytes: number;
 }
 
 export interface JwtConfig {
@@ -78,6 +82,8 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
     dataDir: read.string("DATA_DIR") ?? ".data",
+    metricsPort: read.int("METRICS_PORT", 9464, 0, 65535),
+    memoryCacheMaxBytes: read.int("MEMORY_CACHE_MAX_BYTES", 64 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

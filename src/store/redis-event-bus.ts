@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import type { EventBus } from "./event-bus.js";
+import { waitUntilReady } from "./redis-client.js";
 
 export class RedisEventBus implements EventBus {
   private subscriber: Redis | Cluster | undefined;
@@ -11,6 +12,7 @@ export class RedisEventBus implements EventBus {
   constructor(
     private readonly publisher: Redis | Cluster,
     private readonly timeoutMs: number,
+    private readonly connectTimeoutMs = 2000,
   ) {}
 
   async publish(channel: string, message: string): Promise<void> {
@@ -41,6 +43,12 @@ export class RedisEventBus implements EventBus {
     sub.on("close", () => onStatus?.(false));
     sub.on("ready", () => onStatus?.(true));
     sub.on("error", () => {});
+    // The duplicate inherits enableOfflineQueue: false, so SUBSCRIBE sent before
+    // it connects would fail at once.
+    if (!(await waitUntilReady(sub, this.connectTimeoutMs))) {
+      sub.disconnect();
+      throw new Error("redis subscriber connection did not become ready");
+    }
     await sub.subscribe(...channels);
     return async () => {
       sub.off("message", handler);
