@@ -3,6 +3,7 @@
 
 import type * as http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
@@ -16,13 +17,17 @@ import { profileHandlers } from "./profiles/handlers.js";
 import { Profiles } from "./profiles/profiles.js";
 import { SqlProfileStore } from "./profiles/repository.js";
 import { authInterceptor } from "./server/auth-interceptor.js";
+import { HealthStatus, ServingStatus } from "./server/health.js";
 import { rpcObserver } from "./server/rpc-observer.js";
+import { registerStandardServices } from "./server/standard-services.js";
 import { watchUnimplemented } from "./events/watch-handler.js";
+import type { CacheStats } from "./store/cache-stats.js";
 import type { CacheStore } from "./store/cache-store.js";
 import type { Database } from "./store/database.js";
 import type { EventBus } from "./store/event-bus.js";
 import { migrate } from "./store/migrations.js";
 import { PgDatabase } from "./store/pg-database.js";
+import { RedisCacheStats } from "./store/redis-cache-stats.js";
 import { RedisCacheStore } from "./store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "./store/redis-client.js";
 import { RedisEventBus } from "./store/redis-event-bus.js";
@@ -41,6 +46,8 @@ export interface Stores {
   db: Database;
   cache: CacheStore;
   bus: EventBus;
+  /** For the cache gauges (redis_keyspace_hit_rate, cache_size_bytes). */
+  cacheStats?: CacheStats;
 }
 
 export interface App {
@@ -48,6 +55,8 @@ export interface App {
   readonly metrics: Metrics;
   readonly profiles: Profiles;
   readonly stores: Stores;
+  /** grpc.health.v1 statuses: SERVING once migrations ran; the owner keeps them current. */
+  readonly health: HealthStatus;
   /** The HTTP/2 request handler serving gRPC, gRPC-Web and Connect. */
   readonly handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   close(): Promise<void>;
@@ -56,9 +65,14 @@ export interface App {
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log } = options;
   const metrics = new Metrics();
+  metrics.collectDefaults();
   const opened = await openStores(config, log);
   const stores = options.decorateStores?.(opened) ?? opened;
   await migrate(stores.db);
+  const keys = cacheKeys(config.redisKeyPrefix);
+  metrics.observeCache(stores.cacheStats, { profile: keys.profile(""), preferences: keys.preferences("") });
+  const health = new HealthStatus([ProfileService.typeName]);
+  health.setAll(ServingStatus.SERVING);
 
   const cache = new CacheAside(
     stores.cache,
@@ -77,7 +91,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const profiles = new Profiles(
     new SqlProfileStore(stores.db),
     cache,
-    cacheKeys(config.redisKeyPrefix),
+    keys,
     publisher,
     metrics,
     log,
@@ -88,6 +102,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const handler = connectNodeAdapter({
     routes: (router) => {
       router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchUnimplemented });
+      // Health and reflection: same port, outside auth (it protects only the services named below).
+      registerStandardServices(router, health, [ProfileService], [file_google_rpc_error_details]);
     },
     interceptors: [rpcObserver(metrics, log), authInterceptor(verifier, new Set([ProfileService.typeName]))],
     readMaxBytes: config.readMaxBytes,
@@ -98,8 +114,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     profiles,
     stores,
+    health,
     handler,
     async close() {
+      health.shutdown();
       await Promise.allSettled([stores.cache.close(), stores.bus.close()]);
       await stores.db.close();
     },
@@ -120,6 +138,7 @@ async function openStores(config: Config, log: Logger): Promise<Stores> {
     db,
     cache: new RedisCacheStore(redis, config.redisTimeoutMs),
     bus: new RedisEventBus(redis, config.redisTimeoutMs),
+    cacheStats: new RedisCacheStats(redis),
   };
 }
 

@@ -40,8 +40,12 @@ async function postgres(): Promise<Subject> {
   return subject;
 }
 
+// One data directory for the file: creating one runs initdb, which costs seconds; reopening is quick.
+const pgliteDir = mkdtempSync(join(tmpdir(), "ps-pglite-"));
+afterAll(() => rmSync(pgliteDir, { recursive: true, force: true }));
+
 async function pglite(): Promise<Subject> {
-  const dir = mkdtempSync(join(tmpdir(), "ps-pglite-"));
+  const dir = pgliteDir;
   const subject: Subject = {
     db: await PGliteDatabase.open(dir),
     async reopen() {
@@ -51,7 +55,6 @@ async function pglite(): Promise<Subject> {
     },
     async destroy() {
       await subject.db.close();
-      rmSync(dir, { recursive: true, force: true });
     },
   };
   return subject;
@@ -238,23 +241,23 @@ describe.each([
 });
 
 describe("PGliteDatabase", () => {
-  // One in-memory database for these (each open costs an initdb); the close test goes last.
+  // The suite's data directory again (a new one would cost another initdb); the close test goes last.
   let db: PGliteDatabase;
   beforeAll(async () => {
-    db = await PGliteDatabase.open();
+    db = await PGliteDatabase.open(pgliteDir);
   });
   afterAll(() => db?.close());
 
   it("rolls back a transaction a withConnection block left open, so the next caller starts clean", async () => {
-    await db.query("CREATE TABLE t (v int)");
+    await db.query("CREATE TABLE abandoned (v int)");
     await expect(
       db.withConnection(async (conn) => {
         await conn.query("BEGIN");
-        await conn.query("INSERT INTO t VALUES (1)");
+        await conn.query("INSERT INTO abandoned VALUES (1)");
         throw new Error("abandoned");
       }),
     ).rejects.toThrow("abandoned");
-    expect((await db.query<{ n: string }>("SELECT count(*) AS n FROM t")).rows[0]!.n).toBe("0");
+    expect((await db.query<{ n: string }>("SELECT count(*) AS n FROM abandoned")).rows[0]!.n).toBe("0");
   });
 
   it("refuses calls on a block's executor once the block has ended", async () => {

@@ -1,9 +1,10 @@
-// Per-RPC bookkeeping: one log line, the latency histogram, and the mapping of
-// every failure to a precise status (see errors.ts).
+// Per-RPC bookkeeping: one log line, the latency histograms, the grpc_server_*
+// counters, and the mapping of every failure to a precise status (see errors.ts).
 
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
 import { errorSummary, type Logger } from "../log/logger.js";
-import type { Metrics } from "../metrics/metrics.js";
+import type { GrpcType, Metrics } from "../metrics/metrics.js";
 import { cacheStatusKey, targetUserKey } from "./context.js";
 import { toConnectError } from "./errors.js";
 
@@ -17,10 +18,14 @@ export function codeName(code: Code): string {
 export function rpcObserver(metrics: Metrics, log: Logger): Interceptor {
   return (next) => async (req) => {
     const started = performance.now();
+    const rpc = { grpc_service: req.service.typeName, grpc_method: req.method.name, grpc_type: grpcTypeOf(req.method) };
+    metrics.grpcStarted.inc(rpc);
     const finish = (code: Code, err?: ConnectError) => {
       const seconds = (performance.now() - started) / 1000;
       const cacheStatus = req.contextValues.get(cacheStatusKey);
       metrics.apiResponseTime.observe({ endpoint: endpointOf(req.method.name), cache_status: cacheStatus }, seconds);
+      metrics.grpcHandled.inc({ ...rpc, grpc_code: codeName(code) });
+      metrics.grpcHandlingSeconds.observe(rpc, seconds);
       const line = {
         method: `${req.service.typeName}/${req.method.name}`,
         code: codeName(code),
@@ -50,14 +55,31 @@ export function rpcObserver(metrics: Metrics, log: Logger): Interceptor {
 }
 
 async function* observeStream(res: StreamResponse, finish: (code: Code, err?: ConnectError) => void) {
+  let finished = false;
   try {
     yield* res.message;
+    finished = true;
     finish(OK);
   } catch (err) {
     const mapped = toConnectError(err);
+    finished = true;
     finish(mapped.code, mapped);
     throw mapped;
+  } finally {
+    // Closed early without an error: the client went away mid-stream.
+    if (!finished) finish(Code.Canceled);
   }
+}
+
+const grpcTypes: Record<DescMethod["methodKind"], GrpcType> = {
+  unary: "unary",
+  server_streaming: "server_stream",
+  client_streaming: "client_stream",
+  bidi_streaming: "bidi_stream",
+};
+
+function grpcTypeOf(method: DescMethod): GrpcType {
+  return grpcTypes[method.methodKind];
 }
 
 const endpoints = new Map<string, string>();

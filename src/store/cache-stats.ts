@@ -9,6 +9,4 @@ export interface CacheStats {
   keyspaceHitRate(): Promise<number | undefined>;
   /** Approximate bytes held by the keys under each prefix, aligned with `prefixes`. */
   bytesByPrefix(prefixes: readonly string[]): Promise<number[]>;
-  /** One sentence for the metric's help text: how bytesByPrefix measures. */
-  readonly sizeMethod: string;
 }

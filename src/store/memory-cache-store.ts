@@ -12,7 +12,6 @@ export interface MemoryCacheStoreOptions {
 }
 
 export class MemoryCacheStore implements CacheStore, CacheStats {
-  readonly sizeMethod = "in-process store: UTF-8 bytes of keys and values, exact, excluding expired entries";
   private readonly entries: LRUCache<string, string>;
 
   constructor(options: MemoryCacheStoreOptions) {

@@ -5,6 +5,9 @@
 import type { Cluster, Redis } from "ioredis";
 import type { CacheStats } from "./cache-stats.js";
 
+export const DEFAULT_SCAN_BUDGET = 1000;
+export const DEFAULT_SAMPLE_SIZE = 100;
+
 export interface RedisCacheStatsOptions {
   /** Keys SCAN may visit per node for one estimate. */
   scanBudget?: number;
@@ -15,17 +18,13 @@ export interface RedisCacheStatsOptions {
 export class RedisCacheStats implements CacheStats {
   private readonly scanBudget: number;
   private readonly sampleSize: number;
-  readonly sizeMethod: string;
 
   constructor(
     private readonly client: Redis | Cluster,
     options: RedisCacheStatsOptions = {},
   ) {
-    this.scanBudget = options.scanBudget ?? 1000;
-    this.sampleSize = options.sampleSize ?? 100;
-    this.sizeMethod =
-      `Redis: MEMORY USAGE of up to ${this.sampleSize} keys per type, sampled by SCAN over at most ` +
-      `${this.scanBudget} keys per node and extrapolated to DBSIZE (exact when the scan covers every key)`;
+    this.scanBudget = options.scanBudget ?? DEFAULT_SCAN_BUDGET;
+    this.sampleSize = options.sampleSize ?? DEFAULT_SAMPLE_SIZE;
   }
 
   async keyspaceHitRate(): Promise<number | undefined> {
