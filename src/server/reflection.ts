@@ -55,7 +55,7 @@ export class Reflection {
   // v1alpha's messages are v1's, field for field and number for number, so
   // converting through the wire format is exact.
   v1alpha(): ServiceImpl<typeof v1alpha.ServerReflection> {
-    const self = this;
+    const serve = (requests: AsyncIterable<ServerReflectionRequest>) => this.serve(requests);
     return {
       async *serverReflectionInfo(requests) {
         async function* asV1() {
@@ -63,7 +63,7 @@ export class Reflection {
             yield fromBinary(ServerReflectionRequestSchema, toBinary(v1alpha.ServerReflectionRequestSchema, req));
           }
         }
-        for await (const res of self.serve(asV1())) {
+        for await (const res of serve(asV1())) {
           const v1 = create(ServerReflectionResponseSchema, res);
           yield fromBinary(v1alpha.ServerReflectionResponseSchema, toBinary(ServerReflectionResponseSchema, v1));
         }
