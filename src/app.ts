@@ -2,7 +2,9 @@
 // constructs adapters, so tests build the same app the binary runs.
 
 import type * as http2 from "node:http2";
-import { createContextValues } from "@connectrpc/connect";
+import { join } from "node:path";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
@@ -23,14 +25,22 @@ import { Outbox } from "./events/outbox.js";
 import { EventRelay } from "./events/relay.js";
 import { WatchHub } from "./events/watch-hub.js";
 import { nodeRequestKey, watchHandler } from "./events/watch-handler.js";
+import { HealthStatus, ServingStatus } from "./server/health.js";
+import { registerStandardServices } from "./server/standard-services.js";
+import type { CacheStats } from "./store/cache-stats.js";
 import type { CacheStore } from "./store/cache-store.js";
 import type { Database } from "./store/database.js";
 import type { EventBus } from "./store/event-bus.js";
 import { migrate } from "./store/migrations.js";
 import { PgDatabase } from "./store/pg-database.js";
+import { RedisCacheStats } from "./store/redis-cache-stats.js";
 import { RedisCacheStore } from "./store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "./store/redis-client.js";
 import { RedisEventBus } from "./store/redis-event-bus.js";
+import { MemoryCacheStore } from "./store/memory-cache-store.js";
+import { MemoryEventBus } from "./store/memory-event-bus.js";
+import { PGliteDatabase } from "./store/pglite-database.js";
+import { resolveDevSecret } from "./auth/dev-secret.js";
 
 export interface AppOptions {
   config: Config;
@@ -46,6 +56,8 @@ export interface Stores {
   db: Database;
   cache: CacheStore;
   bus: EventBus;
+  /** For the cache gauges (redis_keyspace_hit_rate, cache_size_bytes). */
+  cacheStats?: CacheStats;
 }
 
 export interface App {
@@ -55,10 +67,16 @@ export interface App {
   readonly stores: Stores;
   readonly hub: WatchHub;
   readonly relay: EventRelay;
+  /** grpc.health.v1 statuses: SERVING once migrations ran; the owner keeps them current. */
+  readonly health: HealthStatus;
+  /** Which parts run embedded, and the development signing secret when no JWT setting is given. */
+  readonly embedded: { database: boolean; cache: boolean; devSecret: string | undefined };
   /** The HTTP/2 request handler serving gRPC, gRPC-Web and Connect. */
   readonly handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
   /** Warms the cache as configured (bounded by WARMUP_TIMEOUT_MS); never throws. */
   warmUp(): Promise<WarmupResult>;
+  /** Makes handlers still running answer UNAVAILABLE (the last step of a graceful shutdown). */
+  abortInFlight(): void;
   /** Ends watch streams (final bookmark, then UNAVAILABLE), waiting up to `graceMs` for them to drain. */
   endStreams(graceMs: number): Promise<void>;
   close(): Promise<void>;
@@ -67,9 +85,14 @@ export interface App {
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, log } = options;
   const metrics = new Metrics();
+  metrics.collectDefaults();
   const opened = await openStores(config, log);
   const stores = options.decorateStores?.(opened) ?? opened;
   await migrate(stores.db);
+  const keys = cacheKeys(config.redisKeyPrefix);
+  metrics.observeCache(stores.cacheStats, { profile: keys.profile(""), preferences: keys.preferences("") });
+  const health = new HealthStatus([ProfileService.typeName]);
+  health.setAll(ServingStatus.SERVING);
 
   const cache = new CacheAside(
     stores.cache,
@@ -120,7 +143,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   const profiles = new Profiles(
     new SqlProfileStore(stores.db, outbox),
     cache,
-    cacheKeys(config.redisKeyPrefix),
+    keys,
     async (event) => {
       hub.wake(event.eventId);
       await publisher.publishCommitted(event);
@@ -130,14 +153,23 @@ export async function createApp(options: AppOptions): Promise<App> {
     { profileTtlSeconds: config.profileCacheTtlSeconds, preferencesTtlSeconds: config.preferencesCacheTtlSeconds },
   );
 
-  const verifier = options.verifier ?? new JoseTokenVerifier(config.jwt);
+  // With no JWT setting (development only; production refuses to start), a generated secret kept under DATA_DIR.
+  const devSecret =
+    config.jwt.secret === undefined && config.jwt.jwksUrl === undefined ? resolveDevSecret(config.dataDir).secret : undefined;
+  const verifier = options.verifier ?? new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret });
+  const shutdown = new AbortController();
+  // The services behind auth, with API metrics and info-level logs; health and reflection are not.
+  const apiServices = new Set([ProfileService.typeName]);
   const handler = nodeAdapter({
     log,
     routes: (router) => {
       router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchHandler(hub) });
+      // Health and reflection: same port, outside auth (it protects only the services named below).
+      registerStandardServices(router, health, [ProfileService], [file_google_rpc_error_details]);
     },
     contextValues: (req) => createContextValues().set(nodeRequestKey, req),
-    interceptors: [rpcObserver(metrics, log), authInterceptor(verifier, new Set([ProfileService.typeName]))],
+    interceptors: [rpcObserver(metrics, log, apiServices), authInterceptor(verifier, apiServices)],
+    shutdownSignal: shutdown.signal,
     readMaxBytes: config.readMaxBytes,
   });
 
@@ -148,7 +180,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     stores,
     hub,
     relay,
+    health,
+    embedded: { database: config.databaseUrl === undefined, cache: config.redisUrl === undefined, devSecret },
     handler,
+    abortInFlight: () =>
+      shutdown.abort(new ConnectError("the server is shutting down; retry on another instance", Code.Unavailable)),
     endStreams: (graceMs) => hub.shutdown(graceMs),
     async warmUp() {
       const { warmup } = config;
@@ -169,6 +205,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       }
     },
     async close() {
+      health.shutdown();
       await hub.shutdown(0);
       await relay.stop();
       await publisher.close();
@@ -178,13 +215,25 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
+/**
+ * A configured URL always means the real server, never a silent fallback. An
+ * unset one means the embedded part: PGlite under DATA_DIR, or the in-process
+ * cache and bus (one instance only: other replicas could not see them).
+ */
 async function openStores(config: Config, log: Logger): Promise<Stores> {
-  const db = new PgDatabase({
-    connectionString: requireSetting(config.databaseUrl, "DATABASE_URL"),
-    max: config.dbPoolSize,
-    statementTimeoutMs: config.dbStatementTimeoutMs,
-  });
-  const redis = createRedisClient({ url: requireSetting(config.redisUrl, "REDIS_URL"), cluster: config.redisCluster });
+  const db =
+    config.databaseUrl === undefined
+      ? await PGliteDatabase.open(join(config.dataDir, "pglite"))
+      : new PgDatabase({
+          connectionString: config.databaseUrl,
+          max: config.dbPoolSize,
+          statementTimeoutMs: config.dbStatementTimeoutMs,
+        });
+  if (config.redisUrl === undefined) {
+    const cache = new MemoryCacheStore({ maxBytes: config.memoryCacheMaxBytes });
+    return { db, cache, bus: new MemoryEventBus(), cacheStats: cache };
+  }
+  const redis = createRedisClient({ url: config.redisUrl, cluster: config.redisCluster });
   if (!(await waitUntilReady(redis, 2000))) {
     log.warn("Redis is not reachable yet; serving from PostgreSQL until it is");
   }
@@ -192,10 +241,7 @@ async function openStores(config: Config, log: Logger): Promise<Stores> {
     db,
     cache: new RedisCacheStore(redis, config.redisTimeoutMs),
     bus: new RedisEventBus(redis, config.redisTimeoutMs),
+    cacheStats: new RedisCacheStats(redis),
   };
 }
 
-function requireSetting(value: string | undefined, name: string): string {
-  if (value === undefined) throw new Error(`${name} is not set`);
-  return value;
-}

@@ -2,10 +2,13 @@ import { readFileSync } from "node:fs";
 import { createApp } from "./app.js";
 import { ConfigError, loadConfig, type Config } from "./config/config.js";
 import { createLogger, errorSummary } from "./log/logger.js";
+import { listenMetrics } from "./metrics/metrics-server.js";
+import { startDatabaseProbe } from "./server/database-probe.js";
+import { devBanner, ensureDemoProfile } from "./server/dev-banner.js";
 import { listen } from "./server/http2-server.js";
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -18,7 +21,15 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   const app = await createApp({ config, log });
   const server = await listen(app.handler, config.port, config.host, readTls(config));
-  log.info({ port: server.port }, "profile-service listening");
+  const metricsServer = await listenMetrics(app.metrics.registry, config.metricsPort, config.host);
+  const probe = startDatabaseProbe(app.stores.db, app.health, {
+    onChange: (up) => (up ? log.info("database reachable: SERVING") : log.error("database unreachable: NOT_SERVING")),
+  });
+  log.info({ port: server.port, metrics_port: metricsServer.port }, "profile-service listening");
+  if (app.embedded.database || app.embedded.cache || app.embedded.devSecret !== undefined) {
+    if (app.embedded.database) await ensureDemoProfile(app);
+    process.stdout.write(await devBanner(app, server.port));
+  }
   // Serving starts cold and warms in the background, so warm-up never delays it.
   void app.warmUp();
 
@@ -26,13 +37,25 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, "shutting down");
     const graceMs = config.shutdownGraceSeconds * 1000;
-    // Whatever happens below, the process exits within the grace period (plus a margin).
+    const deadline = Date.now() + graceMs;
+    log.info({ signal, grace_ms: graceMs }, "shutting down");
+    // Whatever happens below, the process is gone shortly after the grace period.
     setTimeout(() => process.exit(1), graceMs + 2000).unref();
-    await app.endStreams(Math.min(graceMs, 2000));
-    await server.close(graceMs);
+    // 1. Load balancers and health-checking clients stop sending work here.
+    app.health.shutdown();
+    probe.stop();
+    // 2. Watch streams get a final bookmark, then UNAVAILABLE, so they resume elsewhere.
+    await app.endStreams(Math.min(2000, graceMs / 2));
+    // 3. No new connections or streams (GOAWAY); in-flight unary calls finish.
+    //    Those still running near the deadline answer UNAVAILABLE, never INTERNAL.
+    const abortTimer = setTimeout(() => app.abortInFlight(), Math.max(0, deadline - Date.now() - 500));
+    await server.close(Math.max(0, deadline - Date.now()));
+    clearTimeout(abortTimer);
+    // 4. Pools and background work.
+    await metricsServer.close();
     await app.close();
+    log.info("stopped");
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

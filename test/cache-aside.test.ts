@@ -35,6 +35,8 @@ afterAll(async () => {
 });
 
 const PROFILE_SELECT = /FROM profiles WHERE/;
+/** Reads of the two tables (the watch hub's outbox reads run in the background and are not ours). */
+const tableReads = () => db.queries.filter((q) => /FROM (profiles|preferences) WHERE/.test(q));
 const PREFERENCES_SELECT = /FROM preferences WHERE/;
 
 async function createProfile(userId: string, firstName = "John"): Promise<string> {
@@ -126,7 +128,7 @@ describe("reads", () => {
     cache.reset();
     await svc.grpc.unary("getProfile", { userId: id, includePreferences: true }, admin.token);
     expect(cache.calls.map((c) => c.method)).toEqual(["getMany"]);
-    expect(db.queries).toEqual([]);
+    expect(tableReads()).toEqual([]);
   });
 
   it("serves a batch with one MGET and one ANY($1) query for the misses, then fills them", async () => {
@@ -143,7 +145,7 @@ describe("reads", () => {
 
     db.reset();
     await svc.grpc.unary("batchGetProfiles", { userIds: ids }, admin.token);
-    expect(db.queries).toEqual([]);
+    expect(tableReads()).toEqual([]);
   });
 
   it("remembers a missing profile briefly, and a create makes it visible at once", async () => {

@@ -12,6 +12,8 @@ describe("configuration", () => {
       redisTimeoutMs: 100,
       databaseUrl: undefined,
       redisUrl: undefined,
+      metricsPort: 9464,
+      memoryCacheMaxBytes: 64 * 1024 * 1024,
     });
   });
 
@@ -27,6 +29,9 @@ describe("configuration", () => {
     ["JWT_JWKS_URL", "ftp://keys"],
     ["LOG_LEVEL", "loud"],
     ["REDIS_CLUSTER", "maybe"],
+    ["METRICS_PORT", "65536"],
+    ["METRICS_PORT", "9464x"],
+    ["MEMORY_CACHE_MAX_BYTES", "1000"],
   ])("rejects %s=%s with a message naming the variable", (name, value) => {
     let error: unknown;
     try {

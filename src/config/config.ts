@@ -31,6 +31,10 @@ export interface Config {
   readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Where the embedded default keeps its data and development secret. */
   readonly dataDir: string;
+  /** Port of the Prometheus endpoint (GET /metrics); 0 picks a free one. */
+  readonly metricsPort: number;
+  /** Bound on the embedded in-process cache, in bytes of keys and values. */
+  readonly memoryCacheMaxBytes: number;
 }
 
 export interface JwtConfig {
@@ -89,6 +93,15 @@ export function loadConfig(env: Env = process.env): Config {
       "WARMUP_QUERY and WARMUP_DATABASE_URL go together",
     );
   }
+  // Production never falls back to the embedded parts: each must be configured.
+  if (env.NODE_ENV === "production") {
+    for (const name of ["DATABASE_URL", "REDIS_URL"]) {
+      if (read.string(name) === undefined) throw new ConfigError(name, "is required when NODE_ENV=production");
+    }
+    if (jwt.secret === undefined && jwt.jwksUrl === undefined) {
+      throw new ConfigError("JWT_SECRET", "JWT_SECRET or JWT_JWKS_URL is required when NODE_ENV=production");
+    }
+  }
   const certFile = read.string("TLS_CERT_FILE");
   const keyFile = read.string("TLS_KEY_FILE");
   if ((certFile === undefined) !== (keyFile === undefined)) {
@@ -123,6 +136,8 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceSeconds: read.int("SHUTDOWN_GRACE_SECONDS", 10, 0, 3600),
     warmup,
     tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile },
+    metricsPort: read.int("METRICS_PORT", 9464, 0, 65535),
+    memoryCacheMaxBytes: read.int("MEMORY_CACHE_MAX_BYTES", 64 * 1024 * 1024, 1024 * 1024, 64 * 1024 * 1024 * 1024),
     logLevel: read.oneOf("LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

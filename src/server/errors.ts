@@ -27,6 +27,10 @@ export function toConnectError(err: unknown): ConnectError {
   if (err instanceof DatabaseUnavailableError) {
     return new ConnectError("the database is unavailable; retry later", Code.Unavailable);
   }
+  // An aborted signal without a status of its own: the client went away or timed out.
+  if (err instanceof Error && (err.name === "AbortError" || err.name === "TimeoutError")) {
+    return new ConnectError("the call was cancelled", Code.Canceled, undefined, undefined, err);
+  }
   return new ConnectError("internal error", Code.Internal, undefined, undefined, err);
 }
 

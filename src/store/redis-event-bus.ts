@@ -32,16 +32,25 @@ export class RedisEventBus implements EventBus {
     onMessage: (channel: string, message: string) => void,
     onStatus?: (live: boolean) => void,
   ): Promise<() => Promise<void>> {
-    const sub = this.publisher.duplicate();
+    // Unlike the command connection, the subscriber queues while disconnected
+    // and retries forever: SUBSCRIBE must survive Redis being down at startup,
+    // and ioredis re-subscribes after every reconnect.
+    const options = { enableOfflineQueue: true, maxRetriesPerRequest: null };
+    const sub = this.publisher.isCluster
+      ? (this.publisher as Cluster).duplicate(undefined, { enableOfflineQueue: true, redisOptions: { maxRetriesPerRequest: null } })
+      : (this.publisher as Redis).duplicate(options);
     this.subscriber = sub;
     const handler = (channel: string | Buffer, message: string | Buffer) => onMessage(String(channel), String(message));
     sub.on("message", handler);
-    // ioredis re-subscribes after a reconnect; messages published while it was down are lost,
-    // so the owner hears about the gap and can catch up from the outbox.
+    // Messages published while the connection was down are lost, so the owner
+    // hears about the gap and can catch up (the watch hub reads the outbox).
     sub.on("close", () => onStatus?.(false));
     sub.on("ready", () => onStatus?.(true));
     sub.on("error", () => {});
-    await sub.subscribe(...channels);
+    // Wait for SUBSCRIBE while Redis is up, so a publish right after this resolves is delivered;
+    // while Redis is down, return at once and let it complete on connect.
+    const subscribed = sub.subscribe(...channels).catch(() => {});
+    await Promise.race([subscribed, new Promise((resolve) => setTimeout(resolve, this.timeoutMs * 20).unref())]);
     return async () => {
       sub.off("message", handler);
       sub.disconnect();

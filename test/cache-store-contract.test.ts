@@ -1,0 +1,170 @@
+// One suite, two implementations: the in-process store must keep every
+// promise RedisCacheStore keeps, or the cache-aside logic above it is wrong.
+
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Cluster, Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CacheStore } from "../src/store/cache-store.js";
+import { MemoryCacheStore } from "../src/store/memory-cache-store.js";
+import { RedisCacheStore } from "../src/store/redis-cache-store.js";
+import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
+import { testRedisUrl, uniqueKeyPrefix } from "./support/servers.js";
+
+interface Subject {
+  store: CacheStore;
+  /** A key no other test uses. */
+  key(): string;
+}
+
+let redis: Redis | Cluster;
+beforeAll(async () => {
+  redis = createRedisClient({ url: testRedisUrl, cluster: false });
+  expect(await waitUntilReady(redis, 5000)).toBe(true);
+});
+afterAll(() => redis?.disconnect());
+
+function keyMaker(prefix: string): () => string {
+  let n = 0;
+  return () => `${prefix}k${++n}`;
+}
+
+const implementations: [string, () => Subject][] = [
+  ["RedisCacheStore", () => ({ store: new RedisCacheStore(redis, 1000), key: keyMaker(uniqueKeyPrefix("cache_contract")) })],
+  ["MemoryCacheStore", () => ({ store: new MemoryCacheStore({ maxBytes: 1024 * 1024 }), key: keyMaker("") })],
+];
+
+describe.concurrent.each(implementations)("%s", (_name, make) => {
+  let s: Subject;
+  beforeAll(() => {
+    s = make();
+  });
+
+  it("reads absent keys as null, and an empty batch as empty", async () => {
+    expect(await s.store.getMany([s.key(), s.key()])).toEqual([null, null]);
+    expect(await s.store.getMany([])).toEqual([]);
+  });
+
+  it("grants a lease on an absent key and stores it", async () => {
+    const k = s.key();
+    expect(await s.store.acquireLeases([k], "~lease:a", 5000)).toEqual([null]);
+    expect(await s.store.getMany([k])).toEqual(["~lease:a"]);
+  });
+
+  it("answers a present key with its value and leaves it unchanged", async () => {
+    const [leased, filled, fresh] = [s.key(), s.key(), s.key()];
+    await s.store.acquireLeases([leased], "~lease:first", 5000);
+    await s.store.acquireLeases([filled], "~lease:f", 5000);
+    await s.store.fillLeased([{ key: filled, lease: "~lease:f", value: "v", ttlSeconds: 60 }]);
+
+    expect(await s.store.acquireLeases([leased, filled, fresh], "~lease:second", 5000)).toEqual(["~lease:first", "v", null]);
+    expect(await s.store.getMany([leased, filled, fresh])).toEqual(["~lease:first", "v", "~lease:second"]);
+  });
+
+  it("grants exactly one of many concurrent leases on a key", async () => {
+    const k = s.key();
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => s.store.acquireLeases([k], `~lease:${i}`, 5000)));
+    const granted = answers.filter(([a]) => a === null);
+    expect(granted).toHaveLength(1);
+    const winner = answers.findIndex(([a]) => a === null);
+    for (const [a] of answers) if (a !== null) expect(a).toBe(`~lease:${winner}`);
+  });
+
+  it("fills only while the key holds the lease", async () => {
+    const [mine, theirs, absent] = [s.key(), s.key(), s.key()];
+    await s.store.acquireLeases([mine, theirs], "~lease:mine", 5000);
+    await s.store.delete([theirs]);
+    await s.store.acquireLeases([theirs], "~lease:theirs", 5000);
+
+    const landed = await s.store.fillLeased([
+      { key: mine, lease: "~lease:mine", value: "mine", ttlSeconds: 60 },
+      { key: theirs, lease: "~lease:mine", value: "stale", ttlSeconds: 60 },
+      { key: absent, lease: "~lease:mine", value: "stale", ttlSeconds: 60 },
+    ]);
+    expect(landed).toEqual([true, false, false]);
+    expect(await s.store.getMany([mine, theirs, absent])).toEqual(["mine", "~lease:theirs", null]);
+  });
+
+  it("does not fill over a value, even one the same lease wrote", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:x", 5000);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:x", value: "one", ttlSeconds: 60 }])).toEqual([true]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:x", value: "two", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.getMany([k])).toEqual(["one"]);
+  });
+
+  it("releases a lease with ttlSeconds 0", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:r", 5000);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r", value: "", ttlSeconds: 0 }])).toEqual([true]);
+    expect(await s.store.getMany([k])).toEqual([null]);
+    expect(await s.store.acquireLeases([k], "~lease:next", 5000)).toEqual([null]);
+  });
+
+  it("voids a lease on delete, so a fill taken before the delete never lands", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:old", 5000);
+    await s.store.delete([k]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:old", value: "stale", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.getMany([k])).toEqual([null]);
+  });
+
+  it("deletes several keys, and accepts an empty delete", async () => {
+    const [a, b] = [s.key(), s.key()];
+    await s.store.acquireLeases([a, b], "~lease:d", 5000);
+    await s.store.delete([a, b]);
+    await s.store.delete([]);
+    expect(await s.store.getMany([a, b])).toEqual([null, null]);
+  });
+
+  it("expires a lease after its TTL, so a dead filler blocks no one for longer", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:dead", 60);
+    await sleep(150);
+    expect(await s.store.getMany([k])).toEqual([null]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:dead", value: "late", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.acquireLeases([k], "~lease:alive", 5000)).toEqual([null]);
+  });
+
+  it("expires a filled value after its TTL in seconds", async () => {
+    const [short, long] = [s.key(), s.key()];
+    await s.store.acquireLeases([short, long], "~lease:t", 5000);
+    await s.store.fillLeased([
+      { key: short, lease: "~lease:t", value: "short", ttlSeconds: 1 },
+      { key: long, lease: "~lease:t", value: "long", ttlSeconds: 60 },
+    ]);
+    expect(await s.store.getMany([short, long])).toEqual(["short", "long"]);
+    await sleep(1150);
+    expect(await s.store.getMany([short, long])).toEqual([null, "long"]);
+  });
+});
+
+describe.concurrent("MemoryCacheStore bounds", () => {
+  it("evicts the least recently used entries to stay within maxBytes", async () => {
+    const store = new MemoryCacheStore({ maxBytes: 10_000 });
+    const fill = async (key: string) => {
+      await store.acquireLeases([key], "~lease:z", 5000);
+      await store.fillLeased([{ key, lease: "~lease:z", value: "x".repeat(996), ttlSeconds: 60 }]); // 1000 bytes with the key
+    };
+    for (let i = 0; i < 10; i++) await fill(`k00${i}`);
+    expect(store.sizeBytes).toBe(10_000);
+    await store.getMany(["k000"]); // now the most recently used
+    await fill("k010");
+    expect(store.sizeBytes).toBeLessThanOrEqual(10_000);
+    const present = await store.getMany(["k000", "k001", "k010"]);
+    expect(present.map((v) => v !== null)).toEqual([true, false, true]);
+  });
+
+  it("measures bytes per key prefix exactly, without expired entries", async () => {
+    const store = new MemoryCacheStore({ maxBytes: 1024 * 1024 });
+    await store.acquireLeases(["profile:1", "profile:2", "preferences:1", "other"], "L", 5000);
+    await store.fillLeased([
+      { key: "profile:1", lease: "L", value: "a".repeat(100), ttlSeconds: 60 },
+      { key: "profile:2", lease: "L", value: "ü".repeat(10), ttlSeconds: 60 }, // 2 bytes each in UTF-8
+      { key: "preferences:1", lease: "L", value: "b".repeat(50), ttlSeconds: 1 },
+    ]);
+    expect(await store.bytesByPrefix(["profile:", "preferences:"])).toEqual([9 + 100 + 9 + 20, 13 + 50]);
+    await sleep(1100);
+    expect(await store.bytesByPrefix(["profile:", "preferences:"])).toEqual([9 + 100 + 9 + 20, 0]);
+    expect(await store.keyspaceHitRate()).toBeUndefined();
+  });
+});
