@@ -52,9 +52,9 @@ async function main(): Promise<void> {
     const abortTimer = setTimeout(() => app.abortInFlight(), Math.max(0, deadline - Date.now() - 500));
     await server.close(Math.max(0, deadline - Date.now()));
     clearTimeout(abortTimer);
-    // 4. Pools and background work.
+    // 4. Pools and background work; a query stuck on a lock must not hold the exit.
     await metricsServer.close();
-    await app.close();
+    await Promise.race([app.close(), new Promise((resolve) => setTimeout(resolve, Math.max(500, deadline - Date.now())))]);
     log.info("stopped");
     process.exit(0);
   };

@@ -45,6 +45,17 @@ describe("configuration", () => {
     expect((error as Error).message).not.toContain("\n");
   });
 
+  it("has no silent fallbacks in production: every server and the JWT setting are required", () => {
+    const full = { NODE_ENV: "production", DATABASE_URL: "postgres://db/profiles", REDIS_URL: "redis://cache:6379", JWT_SECRET: "x".repeat(32) };
+    expect(loadConfig(full).databaseUrl).toBe("postgres://db/profiles");
+    for (const [missing, named] of [["DATABASE_URL", "DATABASE_URL"], ["REDIS_URL", "REDIS_URL"], ["JWT_SECRET", "JWT_SECRET"]] as const) {
+      const env: Record<string, string> = { ...full };
+      delete env[missing];
+      expect(() => loadConfig(env)).toThrow(new RegExp(`^${named}: .*required when NODE_ENV=production`));
+    }
+    expect(loadConfig({ ...full, JWT_SECRET: "", JWT_JWKS_URL: "https://auth/jwks.json" }).jwt.jwksUrl).toBeDefined();
+  });
+
   it("refuses both a secret and a JWKS URL", () => {
     expect(() => loadConfig({ JWT_SECRET: "x".repeat(32), JWT_JWKS_URL: "https://auth/jwks.json" })).toThrow(ConfigError);
   });
