@@ -70,7 +70,7 @@ describe("SIGTERM", () => {
       await new Promise((r) => setTimeout(r, 200));
 
       const signalled = Date.now();
-      service.child.kill("SIGTERM");
+      service.signal("SIGTERM");
       await stream.until((s) => s.error !== undefined, 5000, "the stream's end");
       expect(stream.error?.code).toBe(grpc.status.UNAVAILABLE);
       expect(stream.received.at(-1)?.kind.case).toBe("bookmark");

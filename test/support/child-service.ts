@@ -25,7 +25,8 @@ export class ChildService {
   static async start(env: Record<string, string | undefined>, command: string[] = [process.execPath, "--import", "tsx", "src/main.ts"]): Promise<ChildService> {
     const clean: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) clean[k] = v;
-    const child = spawn(command[0]!, command.slice(1), { env: clean, stdio: ["ignore", "pipe", "pipe"] });
+    // Its own process group, so a signal reaches the node process under `npm start` too.
+    const child = spawn(command[0]!, command.slice(1), { env: clean, stdio: ["ignore", "pipe", "pipe"], detached: true });
     const service = new ChildService(child);
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -41,6 +42,14 @@ export class ChildService {
     }
   }
 
+  signal(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.child.pid!, signal);
+    } catch {
+      this.child.kill(signal);
+    }
+  }
+
   /** Log lines that are JSON (pino). */
   get logs(): Record<string, unknown>[] {
     return this.lines.map(parseJson).filter((l): l is Record<string, unknown> => l !== undefined);
@@ -48,7 +57,7 @@ export class ChildService {
 
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
     if (this.exitCode === undefined) {
-      this.child.kill(signal);
+      this.signal(signal);
       await once(this.child, "exit");
     }
     return this.exitCode ?? null;
