@@ -6,6 +6,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type J
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpc } from "./support/grpc-client.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
+import { codeOf } from "./support/status.js";
 import { mintToken, unsignedToken } from "./support/tokens.js";
 
 let svc: TestService;
@@ -19,14 +20,6 @@ afterAll(async () => {
 
 const claims = { audience: "profile-service", issuer: "https://auth.internal" };
 
-async function codeOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return grpc.status.OK;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-}
 
 describe("token verification (HS256)", () => {
   it("accepts a valid token", async () => {

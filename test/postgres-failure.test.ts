@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpc } from "./support/grpc-client.js";
 import { PrivatePostgres } from "./support/private-postgres.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
+import { codeOf } from "./support/status.js";
 import { mintToken } from "./support/tokens.js";
 
 let pg: PrivatePostgres;
@@ -25,14 +26,6 @@ afterAll(async () => {
   await pg?.destroy();
 });
 
-async function codeOf(call: Promise<unknown>): Promise<number> {
-  try {
-    await call;
-    return grpc.status.OK;
-  } catch (err) {
-    return (err as grpc.ServiceError).code;
-  }
-}
 
 describe("with PostgreSQL stopped", () => {
   it("answers UNAVAILABLE for writes and misses, serves cached reads, and recovers", async () => {

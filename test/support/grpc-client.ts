@@ -7,6 +7,7 @@ import {
   toBinary,
   create,
   type DescMessage,
+  type DescService,
   type MessageInitShape,
   type MessageShape,
 } from "@bufbuild/protobuf";
@@ -35,24 +36,7 @@ export function grpcProfileClient(
   address: string,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
 ): GrpcProfileClient {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const method of ProfileService.methods) {
-    definition[method.localName] = {
-      path: `/${ProfileService.typeName}/${method.name}`,
-      requestStream: false,
-      responseStream: method.methodKind === "server_streaming",
-      requestSerialize: (m) => Buffer.from(toBinary(method.input as DescMessage, m as never)),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      responseSerialize: (m) => Buffer.from(toBinary(method.output as DescMessage, m as never)),
-      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
-    };
-  }
-  const Client = grpc.makeGenericClientConstructor(definition, "ProfileService");
-  const client = new Client(address, credentials) as unknown as Record<
-    string,
-    (...args: unknown[]) => unknown
-  > &
-    grpc.Client;
+  const client = genericClient(ProfileService, address, credentials);
 
   const metadata = (token?: string) => {
     const md = new grpc.Metadata();
@@ -82,6 +66,28 @@ export function grpcProfileClient(
     },
     close: () => client.close(),
   };
+}
+
+/** A grpc-js client for any generated service, (de)serializing with its protobuf-es schemas. */
+export function genericClient(
+  service: DescService,
+  address: string,
+  credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+): Record<string, (...args: unknown[]) => unknown> & grpc.Client {
+  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const method of service.methods) {
+    definition[method.localName] = {
+      path: `/${service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: method.methodKind === "server_streaming",
+      requestSerialize: (m) => Buffer.from(toBinary(method.input as DescMessage, m as never)),
+      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
+      responseSerialize: (m) => Buffer.from(toBinary(method.output as DescMessage, m as never)),
+      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+    };
+  }
+  const Client = grpc.makeGenericClientConstructor(definition, service.name);
+  return new Client(address, credentials) as unknown as Record<string, (...args: unknown[]) => unknown> & grpc.Client;
 }
 
 /** The field violations in a grpc-js error's google.rpc.Status details. */

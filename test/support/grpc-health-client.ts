@@ -2,12 +2,13 @@
 // load balancers call it. Messages go through the generated protobuf-es schemas.
 
 import * as grpc from "@grpc/grpc-js";
-import { create, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import {
   Health,
   type HealthCheckResponse,
   type HealthListResponse,
 } from "../../gen/health/v1/health_pb.js";
+import { genericClient } from "./grpc-client.js";
 
 export interface GrpcHealthClient {
   check(service: string): Promise<HealthCheckResponse>;
@@ -17,24 +18,7 @@ export interface GrpcHealthClient {
 }
 
 export function grpcHealthClient(address: string): GrpcHealthClient {
-  const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const method of Health.methods) {
-    definition[method.localName] = {
-      path: `/${Health.typeName}/${method.name}`,
-      requestStream: false,
-      responseStream: method.methodKind === "server_streaming",
-      requestSerialize: (m) => Buffer.from(toBinary(method.input as DescMessage, m as never)),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      responseSerialize: (m) => Buffer.from(toBinary(method.output as DescMessage, m as never)),
-      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
-    };
-  }
-  const Client = grpc.makeGenericClientConstructor(definition, "Health");
-  const client = new Client(address, grpc.credentials.createInsecure()) as unknown as Record<
-    string,
-    (...args: unknown[]) => unknown
-  > &
-    grpc.Client;
+  const client = genericClient(Health, address);
 
   const unary = <T>(method: "check" | "list", request: unknown) =>
     new Promise<T>((resolve, reject) => {
