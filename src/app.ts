@@ -101,6 +101,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       leaseWaitMs: config.cacheLeaseWaitMs,
       negativeTtlSeconds: config.negativeCacheTtlSeconds,
       breakerMs: 1000,
+      breakerThreshold: 3,
       maxValueBytes: MAX_CACHE_VALUE_BYTES,
     },
     metrics,

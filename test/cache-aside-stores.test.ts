@@ -52,7 +52,7 @@ class Fixture {
     };
     this.aside = new CacheAside(
       store,
-      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, maxValueBytes: 1024 * 1024 },
+      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1024 * 1024 },
       this.metrics,
       () => {},
       hooks,

@@ -314,7 +314,7 @@ describe("the 1 MiB limit", () => {
     const metrics = new Metrics();
     const aside = new CacheAside(
       new RedisCacheStore(client, 1000),
-      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, maxValueBytes: 1024 * 1024 },
+      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1024 * 1024 },
       metrics,
     );
     const entity = (size: number): Entity<string> => ({

@@ -121,7 +121,7 @@ export function loadConfig(env: Env = process.env): Config {
     preferencesCacheTtlSeconds: read.int("PREFERENCES_CACHE_TTL_SECONDS", 600, 1, 86_400 * 30),
     negativeCacheTtlSeconds: read.int("NEGATIVE_CACHE_TTL_SECONDS", 30, 0, 86_400),
     cacheLeaseTtlMs: read.int("CACHE_LEASE_TTL_MS", 2000, 10, 60_000),
-    cacheLeaseWaitMs: read.int("CACHE_LEASE_WAIT_MS", 500, 0, 60_000),
+    cacheLeaseWaitMs: read.int("CACHE_LEASE_WAIT_MS", 3000, 0, 60_000),
     readMaxBytes: read.int("READ_MAX_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),

@@ -38,8 +38,13 @@ export interface CacheAsideOptions {
   leaseWaitMs: number;
   /** TTL of "no such row" markers; 0 disables negative caching. */
   negativeTtlSeconds: number;
-  /** After a cache failure, reads skip the cache for this long (writes never skip it). */
+  /** After `breakerThreshold` failures in a row, reads skip the cache for this long (writes never skip it). */
   breakerMs: number;
+  /**
+   * Failures in a row that open the breaker. More than one, because a single
+   * timeout can be a busy event loop rather than a sick Redis.
+   */
+  breakerThreshold: number;
   maxValueBytes: number;
 }
 
@@ -86,6 +91,7 @@ export class CacheAside {
   private readonly leasePrefix = `${LEASE_PREFIX}${randomUUID()}:`;
   private leaseCounter = 0;
   private cacheSkippedUntil = 0;
+  private failuresInARow = 0;
 
   constructor(
     private readonly cache: CacheStore,
@@ -365,7 +371,9 @@ export class CacheAside {
       return undefined;
     }
     try {
-      return await call();
+      const result = await call();
+      this.failuresInARow = 0;
+      return result;
     } catch (err) {
       this.cacheFailed(operation, err);
       return undefined;
@@ -374,7 +382,10 @@ export class CacheAside {
 
   private cacheFailed(operation: string, err: unknown): void {
     this.metrics.redisFallbacks.inc({ operation });
-    if (err instanceof CacheUnavailableError) this.cacheSkippedUntil = Date.now() + this.options.breakerMs;
+    if (err instanceof CacheUnavailableError && ++this.failuresInARow >= this.options.breakerThreshold) {
+      this.cacheSkippedUntil = Date.now() + this.options.breakerMs;
+      this.failuresInARow = 0;
+    }
     this.onCacheError(operation, err);
   }
 }
