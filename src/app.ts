@@ -24,6 +24,7 @@ import { rpcObserver } from "./server/rpc-observer.js";
 import { Outbox } from "./events/outbox.js";
 import { EventRelay } from "./events/relay.js";
 import { WatchHub } from "./events/watch-hub.js";
+import { ChangeFeed } from "./events/change-feed.js";
 import { nodeRequestKey, watchHandler } from "./events/watch-handler.js";
 import { HealthStatus, ServingStatus } from "./server/health.js";
 import { registerStandardServices } from "./server/standard-services.js";
@@ -111,10 +112,9 @@ export async function createApp(options: AppOptions): Promise<App> {
   const outbox = new Outbox(stores.db);
   const eventChannels = channels(config.redisKeyPrefix);
   const publisher = new EventPublisher(stores.bus, eventChannels, outbox, metrics, log);
+  const feed = new ChangeFeed(stores.bus, eventChannels, log);
   const hub = new WatchHub(
     outbox,
-    stores.bus,
-    eventChannels,
     {
       tailPageSize: 100,
       replayPageSize: 500,
@@ -126,6 +126,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     log,
   );
   await hub.start();
+  feed.add(hub);
+  await feed.start();
   const relay = new EventRelay(
     outbox,
     publisher,
@@ -208,6 +210,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     async close() {
       health.shutdown();
       await hub.shutdown(0);
+      await feed.stop();
       await relay.stop();
       await publisher.close();
       await Promise.allSettled([stores.cache.close(), stores.bus.close()]);

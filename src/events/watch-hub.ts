@@ -8,9 +8,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { LRUCache } from "lru-cache";
 import { errorSummary, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { Channels } from "../profiles/cache-keys.js";
-import type { EventBus } from "../store/event-bus.js";
 import type { ChangeEvent } from "./change-event.js";
+import type { ChangeListener, ChangeNotice } from "./change-feed.js";
 import type { EventFilter, Outbox } from "./outbox.js";
 import { comparePositions, maxPosition, type Position } from "./position.js";
 import { Watcher, type CatchUpSource } from "./watcher.js";
@@ -38,7 +37,7 @@ export class ResumeTokenExpiredError extends Error {
   }
 }
 
-export class WatchHub implements CatchUpSource {
+export class WatchHub implements CatchUpSource, ChangeListener {
   /** Every event up to here has been offered to every live watcher. */
   private position: Position = { xid: 0n, id: 0n };
   private readonly byUser = new Map<string, Set<Watcher>>();
@@ -48,15 +47,12 @@ export class WatchHub implements CatchUpSource {
   private readAgain = false;
   private retriesLeft = 0;
   private timers: NodeJS.Timeout[] = [];
-  private unsubscribe: (() => Promise<void>) | undefined;
   private stopped = false;
   // Ids of events already read, so a wake-up for one of them costs nothing.
   private readonly recentlyRead = new LRUCache<string, true>({ max: 10_000 });
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly bus: EventBus,
-    private readonly channels: Channels,
     private readonly options: WatchHubOptions,
     private readonly metrics: Metrics,
     private readonly log: Logger,
@@ -68,18 +64,15 @@ export class WatchHub implements CatchUpSource {
       setInterval(() => this.poll(), this.options.pollIntervalMs).unref(),
       setInterval(() => this.sendProgress(), this.options.progressIntervalMs).unref(),
     );
-    try {
-      this.unsubscribe = await this.bus.subscribe(
-        [this.channels.profileUpdated, this.channels.profileDeleted, this.channels.preferencesUpdated],
-        (_channel, message) => this.wake(eventIdOf(message)),
-        (live) => {
-          if (live) this.poll();
-        },
-      );
-    } catch (err) {
-      // Redis may be down at startup; the poll keeps watchers fed until it is back.
-      this.log.warn({ err: errorSummary(err) }, "event subscription failed; watchers fall back to polling");
-    }
+  }
+
+  onChange(notice: ChangeNotice): void {
+    this.wake(notice.eventId);
+  }
+
+  /** Back from a gap in notifications: catch up now rather than at the next poll. */
+  onStatus(live: boolean): void {
+    if (live) this.poll();
   }
 
   /** An event committed (here or on another replica): read the outbox now. */
@@ -159,7 +152,6 @@ export class WatchHub implements CatchUpSource {
       watcher.reset("shutdown");
       watcher.close();
     }
-    await this.unsubscribe?.().catch(() => {});
   }
 
   private attach(watcher: Watcher): void {
@@ -229,11 +221,3 @@ export class WatchHub implements CatchUpSource {
   }
 }
 
-function eventIdOf(message: string): string | undefined {
-  try {
-    const id = (JSON.parse(message) as { event_id?: unknown }).event_id;
-    return typeof id === "string" ? id : undefined;
-  } catch {
-    return undefined;
-  }
-}
