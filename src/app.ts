@@ -15,6 +15,7 @@ import { Metrics } from "./metrics/metrics.js";
 import { CacheAside, MAX_CACHE_VALUE_BYTES, type CacheAsideHooks } from "./profiles/cache-aside.js";
 import { cacheKeys, channels } from "./profiles/cache-keys.js";
 import { profileHandlers } from "./profiles/handlers.js";
+import { NearCache } from "./profiles/near-cache.js";
 import { Profiles } from "./profiles/profiles.js";
 import { warmUp, type WarmupResult } from "./profiles/warmup.js";
 import { SqlProfileStore } from "./profiles/repository.js";
@@ -95,6 +96,10 @@ export async function createApp(options: AppOptions): Promise<App> {
   const health = new HealthStatus([ProfileService.typeName]);
   health.setAll(ServingStatus.SERVING);
 
+  const near =
+    config.nearCacheMaxEntries > 0
+      ? new NearCache(keys, { maxEntries: config.nearCacheMaxEntries, maxAgeMs: config.nearCacheMaxAgeMs })
+      : undefined;
   const cache = new CacheAside(
     stores.cache,
     {
@@ -108,6 +113,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics,
     (operation, err) => log.warn({ operation, err: errorSummary(err) }, "cache unavailable; reading PostgreSQL"),
     options.cacheHooks,
+    near,
   );
   const outbox = new Outbox(stores.db);
   const eventChannels = channels(config.redisKeyPrefix);
@@ -127,6 +133,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   );
   await hub.start();
   feed.add(hub);
+  if (near !== undefined) feed.add(near);
   await feed.start();
   const relay = new EventRelay(
     outbox,

@@ -14,6 +14,9 @@ export interface Config {
   readonly preferencesCacheTtlSeconds: number;
   readonly negativeCacheTtlSeconds: number;
   readonly cacheLeaseTtlMs: number;
+  /** Entries in the optional in-process near cache; 0 (the default) turns it off. */
+  readonly nearCacheMaxEntries: number;
+  readonly nearCacheMaxAgeMs: number;
   readonly cacheLeaseWaitMs: number;
   readonly readMaxBytes: number;
   readonly dbPoolSize: number;
@@ -120,6 +123,8 @@ export function loadConfig(env: Env = process.env): Config {
     profileCacheTtlSeconds: read.int("PROFILE_CACHE_TTL_SECONDS", 300, 1, 86_400 * 30),
     preferencesCacheTtlSeconds: read.int("PREFERENCES_CACHE_TTL_SECONDS", 600, 1, 86_400 * 30),
     negativeCacheTtlSeconds: read.int("NEGATIVE_CACHE_TTL_SECONDS", 30, 0, 86_400),
+    nearCacheMaxEntries: read.int("NEAR_CACHE_MAX_ENTRIES", 0, 0, 10_000_000),
+    nearCacheMaxAgeMs: read.int("NEAR_CACHE_MAX_AGE_MS", 1000, 1, 600_000),
     cacheLeaseTtlMs: read.int("CACHE_LEASE_TTL_MS", 2000, 10, 60_000),
     cacheLeaseWaitMs: read.int("CACHE_LEASE_WAIT_MS", 3000, 0, 60_000),
     readMaxBytes: read.int("READ_MAX_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),

@@ -10,6 +10,7 @@
 import { randomUUID } from "node:crypto";
 import { CacheUnavailableError, type CacheStore, type LeasedFill } from "../store/cache-store.js";
 import type { CacheStatus, CacheType, Metrics } from "../metrics/metrics.js";
+import type { NearCache } from "./near-cache.js";
 
 /** One cached table: how to name, encode and load its rows. */
 export interface Entity<T> {
@@ -99,6 +100,7 @@ export class CacheAside {
     private readonly metrics: Metrics,
     private readonly onCacheError: (operation: string, err: unknown) => void = () => {},
     private readonly hooks: CacheAsideHooks = {},
+    private readonly near?: NearCache,
   ) {}
 
   async get<T>(entity: Entity<T>, id: string): Promise<Outcome<T>> {
@@ -122,33 +124,7 @@ export class CacheAside {
       }
     }
 
-    const raws = await this.tryCache("get", () => this.cache.getMany(entries.map((e) => e.key)));
-    let results: Outcome[];
-    if (raws === undefined) {
-      results = await this.loadDirect(entries, "bypass");
-    } else {
-      results = new Array<Outcome>(entries.length);
-      const absent: number[] = [];
-      const pending: Promise<void>[] = [];
-      entries.forEach((entry, i) => {
-        const seen = observe(raws[i] ?? null);
-        const hit = this.served(entry, seen, "hit");
-        if (hit !== undefined) {
-          this.metrics.cacheHits.inc({ cache_type: entry.lookup.entity.type });
-          results[i] = hit;
-          return;
-        }
-        this.metrics.cacheMisses.inc({ cache_type: entry.lookup.entity.type });
-        if (seen.kind === "absent") absent.push(i);
-        else pending.push(this.afterObserving(entry, seen).then((o) => void (results[i] = o)));
-      });
-      if (absent.length > 0) {
-        pending.push(
-          this.lease(absent.map((i) => entries[i]!)).then((os) => os.forEach((o, j) => (results[absent[j]!] = o))),
-        );
-      }
-      await Promise.all(pending);
-    }
+    const results = this.near === undefined ? await this.readThrough(entries) : await this.readNearFirst(entries, this.near);
     if (entries.length === lookups.length) return results;
     return lookups.map((l) => results[index.get(l.entity.key(l.id))!]!);
   }
@@ -174,9 +150,63 @@ export class CacheAside {
     return outcomes.filter((o) => o.value !== null).length;
   }
 
+  /** One cache round trip for all entries, then leases, loads and fills for the misses. */
+  private async readThrough(entries: readonly Entry[]): Promise<Outcome[]> {
+    const raws = await this.tryCache("get", () => this.cache.getMany(entries.map((e) => e.key)));
+    if (raws === undefined) return this.loadDirect(entries, "bypass");
+    const results = new Array<Outcome>(entries.length);
+    const absent: number[] = [];
+    const pending: Promise<void>[] = [];
+    entries.forEach((entry, i) => {
+      const seen = observe(raws[i] ?? null);
+      const hit = this.served(entry, seen, "hit");
+      if (hit !== undefined) {
+        this.metrics.cacheHits.inc({ cache_type: entry.lookup.entity.type });
+        results[i] = hit;
+        return;
+      }
+      this.metrics.cacheMisses.inc({ cache_type: entry.lookup.entity.type });
+      if (seen.kind === "absent") absent.push(i);
+      else pending.push(this.afterObserving(entry, seen).then((o) => void (results[i] = o)));
+    });
+    if (absent.length > 0) {
+      pending.push(
+        this.lease(absent.map((i) => entries[i]!)).then((os) => os.forEach((o, j) => (results[absent[j]!] = o))),
+      );
+    }
+    await Promise.all(pending);
+    return results;
+  }
+
+  /** The near cache first; the rest through Redis, remembered for next time. */
+  private async readNearFirst(entries: readonly Entry[], near: NearCache): Promise<Outcome[]> {
+    const startedAt = near.begin();
+    const results = new Array<Outcome>(entries.length);
+    const rest: Entry[] = [];
+    const restAt: number[] = [];
+    entries.forEach((entry, i) => {
+      const value = near.get(entry.key);
+      if (value === undefined) {
+        rest.push(entry);
+        restAt.push(i);
+        return;
+      }
+      this.metrics.nearCacheHits.inc({ cache_type: entry.lookup.entity.type });
+      results[i] = { value, status: "hit" };
+    });
+    if (rest.length === 0) return results;
+    const read = await this.readThrough(rest);
+    read.forEach((outcome, j) => {
+      results[restAt[j]!] = outcome;
+      near.set(rest[j]!.key, outcome.value, startedAt);
+    });
+    return results;
+  }
+
   /** Deletes keys after a write; never skipped, even while reads bypass the cache. */
   async invalidate(keys: readonly string[]): Promise<void> {
     for (const key of keys) this.directLoads.delete(key);
+    this.near?.invalidate(keys);
     await this.cache.delete(keys);
   }
 
