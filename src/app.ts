@@ -108,6 +108,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       negativeTtlSeconds: config.negativeCacheTtlSeconds,
       breakerMs: 1000,
       breakerThreshold: 3,
+      earlyRefreshBeta: config.earlyRefreshBeta,
       maxValueBytes: MAX_CACHE_VALUE_BYTES,
     },
     metrics,

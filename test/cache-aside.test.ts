@@ -338,3 +338,45 @@ describe("the 1 MiB limit", () => {
     }
   });
 });
+
+describe("early refresh (XFetch)", () => {
+  it("refills a hot key before it expires, so its readers never see a miss", async () => {
+    const prefix = uniqueKeyPrefix("xfetch");
+    const client = createRedisClient({ url: testRedisUrl, cluster: false });
+    expect(await waitUntilReady(client, 5000)).toBe(true);
+    const metrics = new Metrics();
+    const aside = new CacheAside(
+      new RedisCacheStore(client, 1000),
+      { leaseTtlMs: 2000, leaseWaitMs: 2000, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1 << 20, earlyRefreshBeta: 2000 },
+      metrics,
+    );
+    let loads = 0;
+    const entity: Entity<number> = {
+      type: "profile",
+      ttlSeconds: 2,
+      key: (id) => `${prefix}${id}`,
+      encode: (v) => JSON.stringify({ v }),
+      decode: (raw) => (JSON.parse(raw) as { v: number }).v,
+      load: async (ids) => {
+        loads++;
+        await new Promise((r) => setTimeout(r, 5));
+        return new Map(ids.map((id) => [id, loads]));
+      },
+    };
+    try {
+      expect(await aside.get(entity, "hot")).toEqual({ value: 1, status: "miss" });
+      const statuses: string[] = [];
+      // Read for longer than the TTL: without early refresh the key would expire and miss.
+      const until = Date.now() + 3000;
+      while (Date.now() < until) {
+        statuses.push((await aside.get(entity, "hot")).status);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(statuses.filter((s) => s !== "hit")).toEqual([]);
+      expect(loads).toBeGreaterThan(1);
+      expect((await metrics.earlyRefreshes.get()).values[0]?.value).toBeGreaterThan(0);
+    } finally {
+      client.disconnect();
+    }
+  });
+});

@@ -125,6 +125,43 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     expect(await s.store.acquireLeases([k], "~lease:alive", 5000)).toEqual([null]);
   });
 
+  it("reads values with their remaining TTL", async () => {
+    const [k, absent] = [s.key(), s.key()];
+    await s.store.acquireLeases([k], "~lease:ttl", 5000);
+    await s.store.fillLeased([{ key: k, lease: "~lease:ttl", value: "v", ttlSeconds: 60 }]);
+    const [hit, miss] = await s.store.getManyWithTtl([k, absent]);
+    expect(hit!.value).toBe("v");
+    expect(hit!.ttlMs).toBeGreaterThan(55_000);
+    expect(hit!.ttlMs).toBeLessThanOrEqual(60_000);
+    expect(miss!.value).toBeNull();
+  });
+
+  it("refreshes early: keeps serving the old value, lands the new one, keeps the TTL meanwhile", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:v1", 5000);
+    await s.store.fillLeased([{ key: k, lease: "~lease:v1", value: "v1", ttlSeconds: 60 }]);
+    expect(await s.store.beginRefresh(k, "v0", "~lease:r0")).toBe(false);
+    expect(await s.store.beginRefresh(k, "v1", "~lease:r1")).toBe(true);
+    // A second refresher loses: the key no longer holds exactly v1.
+    expect(await s.store.beginRefresh(k, "v1", "~lease:r2")).toBe(false);
+    const [during] = await s.store.getManyWithTtl([k]);
+    expect(during!.value).toBe("~refresh:~lease:r1|v1");
+    expect(during!.ttlMs).toBeGreaterThan(55_000);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r2", value: "wrong", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r1", value: "v2", ttlSeconds: 60 }])).toEqual([true]);
+    expect(await s.store.getMany([k])).toEqual(["v2"]);
+  });
+
+  it("voids an early refresh on delete", async () => {
+    const k = s.key();
+    await s.store.acquireLeases([k], "~lease:v", 5000);
+    await s.store.fillLeased([{ key: k, lease: "~lease:v", value: "v1", ttlSeconds: 60 }]);
+    expect(await s.store.beginRefresh(k, "v1", "~lease:r")).toBe(true);
+    await s.store.delete([k]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r", value: "stale", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.getMany([k])).toEqual([null]);
+  });
+
   it("expires a filled value after its TTL in seconds", async () => {
     const [short, long] = [s.key(), s.key()];
     await s.store.acquireLeases([short, long], "~lease:t", 5000);

@@ -16,6 +16,8 @@ export interface Config {
   readonly cacheLeaseTtlMs: number;
   /** Entries in the optional in-process near cache; 0 (the default) turns it off. */
   readonly nearCacheMaxEntries: number;
+  /** XFetch's beta; 0 (the default) turns early refresh off. */
+  readonly earlyRefreshBeta: number;
   readonly nearCacheMaxAgeMs: number;
   readonly cacheLeaseWaitMs: number;
   readonly readMaxBytes: number;
@@ -123,6 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     profileCacheTtlSeconds: read.int("PROFILE_CACHE_TTL_SECONDS", 300, 1, 86_400 * 30),
     preferencesCacheTtlSeconds: read.int("PREFERENCES_CACHE_TTL_SECONDS", 600, 1, 86_400 * 30),
     negativeCacheTtlSeconds: read.int("NEGATIVE_CACHE_TTL_SECONDS", 30, 0, 86_400),
+    earlyRefreshBeta: read.number("CACHE_EARLY_REFRESH_BETA", 0, 0, 1000),
     nearCacheMaxEntries: read.int("NEAR_CACHE_MAX_ENTRIES", 0, 0, 10_000_000),
     nearCacheMaxAgeMs: read.int("NEAR_CACHE_MAX_AGE_MS", 1000, 1, 600_000),
     cacheLeaseTtlMs: read.int("CACHE_LEASE_TTL_MS", 2000, 10, 60_000),
@@ -160,6 +163,15 @@ class EnvReader {
     if (raw === undefined) return fallback;
     if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got "${raw}"`);
     const value = Number(raw.trim());
+    if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+    return value;
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.string(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw.trim());
+    if (raw.trim() === "" || !Number.isFinite(value)) throw new ConfigError(name, `expected a number, got "${raw}"`);
     if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
     return value;
   }

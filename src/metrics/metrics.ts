@@ -29,6 +29,12 @@ export class Metrics {
     labelNames: ["cache_type"] as const,
     registers: [this.registry],
   });
+  readonly earlyRefreshes = new Counter({
+    name: "cache_early_refreshes_total",
+    help: "Keys refilled before they expired (XFetch early refresh)",
+    labelNames: ["cache_type"] as const,
+    registers: [this.registry],
+  });
   readonly nearCacheHits = new Counter({
     name: "near_cache_hits_total",
     help: "Reads answered by the in-process near cache; cache_hits_total counts only the hits Redis answered",

@@ -8,7 +8,7 @@
 // querying PostgreSQL.
 
 import { randomUUID } from "node:crypto";
-import { CacheUnavailableError, type CacheStore, type LeasedFill } from "../store/cache-store.js";
+import { CacheUnavailableError, REFRESH_PREFIX, type CacheStore, type LeasedFill } from "../store/cache-store.js";
 import type { CacheStatus, CacheType, Metrics } from "../metrics/metrics.js";
 import type { NearCache } from "./near-cache.js";
 
@@ -47,6 +47,12 @@ export interface CacheAsideOptions {
    */
   breakerThreshold: number;
   maxValueBytes: number;
+  /**
+   * XFetch's beta (VLDB 2015): above 0, a hit refreshes its key early with a
+   * probability that rises as the TTL runs out, scaled by how long a load
+   * takes, so a hot key is refilled before it expires. 0 turns it off.
+   */
+  earlyRefreshBeta?: number;
 }
 
 /** Test seam: lets a test hold a reader between its database read and its fill. */
@@ -60,7 +66,7 @@ const LEASE_PREFIX = "~lease:";
 export const MAX_CACHE_VALUE_BYTES = 1024 * 1024;
 
 type Observed =
-  | { kind: "value"; raw: string }
+  | { kind: "value"; raw: string; refreshing?: boolean }
   | { kind: "negative" }
   | { kind: "lease"; lease: string }
   | { kind: "absent" };
@@ -69,6 +75,8 @@ function observe(raw: string | null): Observed {
   if (raw === null) return { kind: "absent" };
   if (raw === NEGATIVE) return { kind: "negative" };
   if (raw.startsWith(LEASE_PREFIX)) return { kind: "lease", lease: raw };
+  // Under early refresh the old value is still served.
+  if (raw.startsWith(REFRESH_PREFIX)) return { kind: "value", raw: raw.slice(raw.indexOf("|") + 1), refreshing: true };
   return { kind: "value", raw };
 }
 
@@ -93,6 +101,8 @@ export class CacheAside {
   private leaseCounter = 0;
   private cacheSkippedUntil = 0;
   private failuresInARow = 0;
+  // Recent load time per table, in ms: XFetch's delta.
+  private readonly loadMs = new Map<CacheType, number>();
 
   constructor(
     private readonly cache: CacheStore,
@@ -152,7 +162,16 @@ export class CacheAside {
 
   /** One cache round trip for all entries, then leases, loads and fills for the misses. */
   private async readThrough(entries: readonly Entry[]): Promise<Outcome[]> {
-    const raws = await this.tryCache("get", () => this.cache.getMany(entries.map((e) => e.key)));
+    const keys = entries.map((e) => e.key);
+    let raws: (string | null)[] | undefined;
+    let ttls: number[] | undefined;
+    if ((this.options.earlyRefreshBeta ?? 0) > 0) {
+      const replies = await this.tryCache("get", () => this.cache.getManyWithTtl(keys));
+      raws = replies?.map((r) => r.value);
+      ttls = replies?.map((r) => r.ttlMs);
+    } else {
+      raws = await this.tryCache("get", () => this.cache.getMany(keys));
+    }
     if (raws === undefined) return this.loadDirect(entries, "bypass");
     const results = new Array<Outcome>(entries.length);
     const absent: number[] = [];
@@ -163,6 +182,9 @@ export class CacheAside {
       if (hit !== undefined) {
         this.metrics.cacheHits.inc({ cache_type: entry.lookup.entity.type });
         results[i] = hit;
+        if (ttls !== undefined && seen.kind === "value" && !seen.refreshing && this.refreshDue(entry, ttls[i]!)) {
+          void this.refreshEarly(entry, seen.raw);
+        }
         return;
       }
       this.metrics.cacheMisses.inc({ cache_type: entry.lookup.entity.type });
@@ -304,6 +326,21 @@ export class CacheAside {
     return entries.map(({ key }) => ({ value: loaded.get(key) ?? null, status: "miss" }));
   }
 
+  private refreshDue(entry: Entry, ttlMs: number): boolean {
+    if (ttlMs <= 0) return false;
+    const delta = this.loadMs.get(entry.lookup.entity.type) ?? 5;
+    return -delta * this.options.earlyRefreshBeta! * Math.log(Math.random()) >= ttlMs;
+  }
+
+  /** Refills a key that is about to expire while readers keep getting its current value. */
+  private async refreshEarly(entry: Entry, current: string): Promise<void> {
+    const lease = `${this.leasePrefix}${++this.leaseCounter}`;
+    const mine = await this.tryCache("refresh", () => this.cache.beginRefresh(entry.key, current, lease));
+    if (!mine) return;
+    this.metrics.earlyRefreshes.inc({ cache_type: entry.lookup.entity.type });
+    await this.loadAndFill([entry], lease).catch((err: unknown) => this.onCacheError("refresh", err));
+  }
+
   /** Another filler holds the lease: poll for its value, then fall back to PostgreSQL. */
   private async waitForFiller(entry: Entry): Promise<Outcome> {
     const deadline = Date.now() + this.options.leaseWaitMs;
@@ -387,7 +424,10 @@ export class CacheAside {
     await Promise.all(
       [...byEntity].map(async ([entity, ids]) => {
         this.metrics.dbLoads.inc({ cache_type: entity.type });
+        const started = performance.now();
         const rows = await entity.load(ids);
+        const ms = performance.now() - started;
+        this.loadMs.set(entity.type, 0.8 * (this.loadMs.get(entity.type) ?? ms) + 0.2 * ms);
         for (const [id, row] of rows) out.set(entity.key(id), row);
       }),
     );

@@ -3,7 +3,7 @@
 // inside one call, so each is atomic, as the Lua scripts are on Redis.
 
 import { LRUCache } from "lru-cache";
-import type { CacheStore, LeasedFill } from "./cache-store.js";
+import { refreshMarker, type CacheStore, type LeasedFill } from "./cache-store.js";
 import type { CacheStats } from "./cache-stats.js";
 
 export interface MemoryCacheStoreOptions {
@@ -36,12 +36,29 @@ export class MemoryCacheStore implements CacheStore, CacheStats {
 
   async fillLeased(entries: readonly LeasedFill[]): Promise<boolean[]> {
     return entries.map(({ key, lease, value, ttlSeconds }) => {
-      if (this.entries.get(key) !== lease) return false;
+      const current = this.entries.get(key);
+      if (current !== lease && !current?.startsWith(refreshMarker(lease, ""))) return false;
       if (ttlSeconds === 0) this.entries.delete(key);
       // Like any entry, it may be evicted at once (here: when larger than maxBytes).
       else this.entries.set(key, value, { ttl: ttlSeconds * 1000 });
       return true;
     });
+  }
+
+  async getManyWithTtl(keys: readonly string[]): Promise<{ value: string | null; ttlMs: number }[]> {
+    return keys.map((key) => {
+      const value = this.entries.get(key);
+      if (value === undefined) return { value: null, ttlMs: -2 };
+      const ttl = this.entries.getRemainingTTL(key);
+      return { value, ttlMs: Number.isFinite(ttl) ? Math.max(0, Math.round(ttl)) : -1 };
+    });
+  }
+
+  async beginRefresh(key: string, current: string, lease: string): Promise<boolean> {
+    if (this.entries.get(key) !== current) return false;
+    const ttl = this.entries.getRemainingTTL(key);
+    this.entries.set(key, refreshMarker(lease, current), Number.isFinite(ttl) && ttl > 0 ? { ttl } : {});
+    return true;
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
-import { CacheUnavailableError, type CacheStore, type LeasedFill } from "./cache-store.js";
+import { CacheUnavailableError, REFRESH_PREFIX, refreshMarker, type CacheStore, type LeasedFill } from "./cache-store.js";
 
 // Single-key scripts only: a multi-key script would break on Redis Cluster.
 const ACQUIRE_LEASE = `
@@ -9,7 +9,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return false`;
 
 const FILL_LEASED = `
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local current = redis.call('GET', KEYS[1])
+local refreshing = '${REFRESH_PREFIX}' .. ARGV[1] .. '|'
+if current ~= ARGV[1] and (not current or string.sub(current, 1, #refreshing) ~= refreshing) then return 0 end
 if ARGV[3] == '0' then
   redis.call('DEL', KEYS[1])
 else
@@ -17,9 +19,21 @@ else
 end
 return 1`;
 
+const GET_WITH_TTL = `
+local value = redis.call('GET', KEYS[1])
+if not value then return {false, -2} end
+return {value, redis.call('PTTL', KEYS[1])}`;
+
+const BEGIN_REFRESH = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1`;
+
 type ScriptedRedis = (Redis | Cluster) & {
   psAcquireLease(key: string, lease: string, ttlMs: number): Promise<string | null>;
   psFillLeased(key: string, lease: string, value: string, ttlSeconds: number): Promise<number>;
+  psGetWithTtl(key: string): Promise<[string | null, number]>;
+  psBeginRefresh(key: string, current: string, marker: string): Promise<number>;
 };
 
 export class RedisCacheStore implements CacheStore {
@@ -35,6 +49,8 @@ export class RedisCacheStore implements CacheStore {
   ) {
     client.defineCommand("psAcquireLease", { numberOfKeys: 1, lua: ACQUIRE_LEASE });
     client.defineCommand("psFillLeased", { numberOfKeys: 1, lua: FILL_LEASED });
+    client.defineCommand("psGetWithTtl", { numberOfKeys: 1, lua: GET_WITH_TTL });
+    client.defineCommand("psBeginRefresh", { numberOfKeys: 1, lua: BEGIN_REFRESH });
     this.redis = client as ScriptedRedis;
   }
 
@@ -54,6 +70,15 @@ export class RedisCacheStore implements CacheStore {
       Promise.all(entries.map((e) => this.redis.psFillLeased(e.key, e.lease, e.value, e.ttlSeconds))),
     );
     return results.map((r) => r === 1);
+  }
+
+  async getManyWithTtl(keys: readonly string[]): Promise<{ value: string | null; ttlMs: number }[]> {
+    const replies = await this.bounded(Promise.all(keys.map((k) => this.redis.psGetWithTtl(k))));
+    return replies.map(([value, ttlMs]) => ({ value, ttlMs }));
+  }
+
+  async beginRefresh(key: string, current: string, lease: string): Promise<boolean> {
+    return (await this.bounded(this.redis.psBeginRefresh(key, current, refreshMarker(lease, current)))) === 1;
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -26,6 +26,14 @@ export class CountingCacheStore implements CacheStore {
     this.calls.push({ method: "fillLeased", keys: entries.map((e) => e.key) });
     return this.inner.fillLeased(entries);
   }
+  getManyWithTtl(keys: readonly string[]) {
+    this.calls.push({ method: "getManyWithTtl", keys });
+    return this.inner.getManyWithTtl(keys);
+  }
+  beginRefresh(key: string, current: string, lease: string) {
+    this.calls.push({ method: "beginRefresh", keys: [key] });
+    return this.inner.beginRefresh(key, current, lease);
+  }
   delete(keys: readonly string[]) {
     this.calls.push({ method: "delete", keys });
     return this.inner.delete(keys);
