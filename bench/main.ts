@@ -1,0 +1,78 @@
+// npm run bench [-- --quick]: seeds a fresh database, starts the real service
+// against real PostgreSQL and Redis, measures the floors and the scenarios of
+// issue 5 in one run, prints a table and writes bench/results/latest.json.
+// Everything it creates (database, key prefix, temp files, processes) is
+// removed on the way out, also on failure and Ctrl-C.
+
+import { withCleanup } from "./cleanup.js";
+import { evaluateGoals } from "./goals.js";
+import type { Measurement } from "./measurement.js";
+import { parseOptions } from "./options.js";
+import { renderTable, writeResult, type BenchResult } from "./report.js";
+import { hitAndBatch } from "./scenarios/hit.js";
+import { hitSpread } from "./scenarios/hit-spread.js";
+import { missAndWrite } from "./scenarios/latency.js";
+import { stampede } from "./scenarios/stampede.js";
+import { zipfMix } from "./scenarios/zipf.js";
+import { openBench } from "./setup.js";
+
+const started = performance.now();
+const startedAt = new Date();
+const say = (message: string) =>
+  process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  await withCleanup(say, async (cleanup) => {
+    const { ctx, machine, seedSeconds, stopServiceAndPool } = await openBench(options, cleanup, say);
+    const measurements: Measurement[] = [];
+    const phase = async (label: string, run: () => Promise<Measurement[]>) => {
+      say(label);
+      const ms = await run();
+      for (const m of ms) say(`  ${m.name}: ${m.throughput} calls/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms`);
+      measurements.push(...ms);
+    };
+    await phase(`F-rpc, Hit and Batch (${ctx.generator})`, () => hitAndBatch(ctx));
+    await phase("F-rpc and Hit over many warm keys (node)", () => hitSpread(ctx));
+    await phase("floors, Miss and Write (node)", () => missAndWrite(ctx));
+    await phase("Zipf (node)", () => zipfMix(ctx));
+    // The stampede counts PostgreSQL's own statistics: nobody else may be connected.
+    await stopServiceAndPool();
+    await phase("Stampede (node, two fresh instances)", () => stampede(ctx));
+
+    const result: BenchResult = {
+      startedAt: startedAt.toISOString(),
+      command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+      machine,
+      settings: {
+        profiles: options.profiles,
+        seedSeconds: Math.round(seedSeconds * 10) / 10,
+        durationSeconds: options.durationMs / 1000,
+        warmupSeconds: options.warmupMs / 1000,
+        zipfWarmupSeconds: options.zipfWarmupMs / 1000,
+        zipfDurationSeconds: options.zipfDurationMs / 1000,
+        connections: options.connections,
+        streamsPerConnection: options.streamsPerConnection,
+        latencyConcurrency: options.latencyConcurrency,
+        dbPoolSize: options.dbPoolSize,
+        serviceLogLevel: ctx.serviceEnv.LOG_LEVEL,
+        service: "child process: node --import tsx src/main.ts (NODE_ENV=production)",
+        fixedCallGenerator: ctx.generator,
+        totalSeconds: Math.round((performance.now() - started) / 1000),
+      },
+      measurements,
+      goals: evaluateGoals(measurements, options.latencyConcurrency),
+    };
+    process.stdout.write(`\n${renderTable(result)}\n\n`);
+    await writeResult(options.output, result);
+    say(`wrote ${options.output}`);
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
