@@ -7,6 +7,7 @@ import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import { JoseTokenVerifier } from "./auth/token-verifier.js";
+import { CachingTokenVerifier } from "./auth/token-cache.js";
 import { EventPublisher } from "./events/publisher.js";
 import { errorSummary, type Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
@@ -84,7 +85,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     { profileTtlSeconds: config.profileCacheTtlSeconds, preferencesTtlSeconds: config.preferencesCacheTtlSeconds },
   );
 
-  const verifier = options.verifier ?? new JoseTokenVerifier(config.jwt);
+  const verifier = options.verifier ?? new CachingTokenVerifier(new JoseTokenVerifier(config.jwt));
   const handler = connectNodeAdapter({
     routes: (router) => {
       router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchUnimplemented });
