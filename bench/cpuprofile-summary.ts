@@ -1,6 +1,7 @@
 // Summarizes a V8 .cpuprofile (from `node --cpu-prof`): self time by function
 // and by where the code lives (our src/, each npm package, Node internals,
-// GC). Usage: tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--top N]
+// GC), plus inclusive time of selected frames.
+// Usage: tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--top N] [--inclusive REGEX]
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -14,6 +15,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 export interface CpuProfile {
@@ -36,7 +38,16 @@ export interface ProfileSummary {
   busyMs: number;
   byFunction: SelfTime[];
   byLocation: SelfTime[];
+  /** Time in a frame and everything it called, for frames matching the `inclusive` pattern. */
+  inclusive: SelfTime[];
 }
+
+/**
+ * Frames whose inclusive time answers "what does this feature cost": per-RPC
+ * logging, JWT checks, the per-call AbortControllers, metrics, Redis, protobuf.
+ */
+export const DEFAULT_INCLUSIVE =
+  /^(LOG|redact|isoTime|jwtVerify|verify|abort|DOMException|observe|sendCommand|toBinary|fromBinary|create|decodeProfile|profileToProto|getMany|read|get|getProfile) (src\/|pino|@pinojs|jose|node:abort|node:per_context|prom-client|ioredis|@bufbuild\/protobuf\/dist\/esm\/(to|from)-binary|@bufbuild\/protobuf\/dist\/esm\/create)/;
 
 /** A window in the system's monotonic clock (µs), which V8's profile timestamps share. */
 export interface Window {
@@ -44,7 +55,12 @@ export interface Window {
   toUs: number;
 }
 
-export function summarizeProfile(profile: CpuProfile, top = 25, window?: Window): ProfileSummary {
+export function summarizeProfile(
+  profile: CpuProfile,
+  top = 25,
+  window?: Window,
+  inclusive: RegExp = DEFAULT_INCLUSIVE,
+): ProfileSummary {
   const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
   let t = profile.startTime;
@@ -67,11 +83,25 @@ export function summarizeProfile(profile: CpuProfile, top = 25, window?: Window)
       continue;
     }
     const where = location(frame.url);
-    const name = `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
+    const name = frameName(frame);
     fn.set(name, (fn.get(name) ?? 0) + us);
     loc.set(where, (loc.get(where) ?? 0) + us);
   }
   const busy = total - idle;
+
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const incl = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    if (byNode.get(id)!.callFrame.functionName === "(idle)") continue;
+    const counted = new Set<string>(); // recursion must not count a sample twice
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const name = frameName(byNode.get(cur)!.callFrame);
+      if (counted.has(name) || !inclusive.test(name)) continue;
+      counted.add(name);
+      incl.set(name, (incl.get(name) ?? 0) + us);
+    }
+  }
   const rank = (m: Map<string, number>, n: number): SelfTime[] =>
     [...m]
       .sort((a, b) => b[1] - a[1])
@@ -83,7 +113,12 @@ export function summarizeProfile(profile: CpuProfile, top = 25, window?: Window)
     busyMs: Math.round(busy / 1000),
     byFunction: rank(fn, top),
     byLocation: rank(loc, top),
+    inclusive: rank(incl, top),
   };
+}
+
+function frameName(frame: CallFrame): string {
+  return `${frame.functionName || "(anonymous)"} ${shortUrl(frame.url)}${frame.url ? `:${frame.lineNumber + 1}` : ""}`;
 }
 
 /** Where code lives: an npm package, our own file, a Node internal, or a V8 pseudo-frame. */
@@ -117,6 +152,9 @@ export function renderSummary(s: ProfileSummary): string {
     "",
     "self time by function:",
     ...s.byFunction.map((x) => `  ${x.share.toFixed(1).padStart(5)}%  ${String(x.ms).padStart(8)} ms  ${x.name}`),
+    "",
+    "inclusive time of selected frames (a frame and all it calls):",
+    ...s.inclusive.map((x) => `  ${x.share.toFixed(1).padStart(5)}%  ${String(x.ms).padStart(8)} ms  ${x.name}`),
   ];
   return lines.join("\n");
 }
@@ -124,10 +162,16 @@ export function renderSummary(s: ProfileSummary): string {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const file = process.argv[2];
   if (file === undefined) {
-    process.stderr.write("usage: tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--top N]\n");
+    process.stderr.write("usage: tsx bench/cpuprofile-summary.ts FILE.cpuprofile [--top N] [--inclusive REGEX]\n");
     process.exit(2);
   }
-  const topAt = process.argv.indexOf("--top");
-  const top = topAt > 0 ? Number(process.argv[topAt + 1]) : 25;
-  process.stdout.write(`${renderSummary(summarizeProfile(JSON.parse(readFileSync(file, "utf8")) as CpuProfile, top))}\n`);
+  const arg = (flag: string) => {
+    const at = process.argv.indexOf(flag);
+    return at > 0 ? process.argv[at + 1] : undefined;
+  };
+  const top = Number(arg("--top") ?? 25);
+  const inclusive = arg("--inclusive");
+  const profile = JSON.parse(readFileSync(file, "utf8")) as CpuProfile;
+  const summary = summarizeProfile(profile, top, undefined, inclusive === undefined ? undefined : new RegExp(inclusive));
+  process.stdout.write(`${renderSummary(summary)}\n`);
 }

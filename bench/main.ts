@@ -7,7 +7,7 @@
 import { withCleanup } from "./cleanup.js";
 import { evaluateGoals } from "./goals.js";
 import type { Measurement } from "./measurement.js";
-import { parseOptions } from "./options.js";
+import { parseOptions, type ScenarioGroup } from "./options.js";
 import { renderTable, writeResult, type BenchResult } from "./report.js";
 import { hitAndBatch } from "./scenarios/hit.js";
 import { hitSpread } from "./scenarios/hit-spread.js";
@@ -26,19 +26,20 @@ async function main(): Promise<void> {
   await withCleanup(say, async (cleanup) => {
     const { ctx, machine, seedSeconds, stopServiceAndPool } = await openBench(options, cleanup, say);
     const measurements: Measurement[] = [];
-    const phase = async (label: string, run: () => Promise<Measurement[]>) => {
+    const phase = async (group: ScenarioGroup, label: string, run: () => Promise<Measurement[]>) => {
+      if (!options.only.has(group)) return;
       say(label);
       const ms = await run();
       for (const m of ms) say(`  ${m.name}: ${m.throughput} calls/s, p50 ${m.latency.p50} ms, p99 ${m.latency.p99} ms`);
       measurements.push(...ms);
     };
-    await phase(`F-rpc, Hit and Batch (${ctx.generator})`, () => hitAndBatch(ctx));
-    await phase("F-rpc and Hit over many warm keys (node)", () => hitSpread(ctx));
-    await phase("floors, Miss and Write (node)", () => missAndWrite(ctx));
-    await phase("Zipf (node)", () => zipfMix(ctx));
+    await phase("hit", `F-rpc, Hit and Batch (${ctx.generator})`, () => hitAndBatch(ctx));
+    await phase("spread", "F-rpc and Hit over many warm keys (node)", () => hitSpread(ctx));
+    await phase("latency", "floors, Miss and Write (node)", () => missAndWrite(ctx));
+    await phase("zipf", "Zipf (node)", () => zipfMix(ctx));
     // The stampede counts PostgreSQL's own statistics: nobody else may be connected.
     await stopServiceAndPool();
-    await phase("Stampede (node, two fresh instances)", () => stampede(ctx));
+    await phase("stampede", "Stampede (node, two fresh instances)", () => stampede(ctx));
 
     const result: BenchResult = {
       startedAt: startedAt.toISOString(),
@@ -56,6 +57,7 @@ async function main(): Promise<void> {
         latencyConcurrency: options.latencyConcurrency,
         dbPoolSize: options.dbPoolSize,
         serviceLogLevel: ctx.serviceEnv.LOG_LEVEL,
+        serviceEnvOverrides: options.serviceEnv,
         service: "child process: node --import tsx src/main.ts (NODE_ENV=production)",
         fixedCallGenerator: ctx.generator,
         totalSeconds: Math.round((performance.now() - started) / 1000),

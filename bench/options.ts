@@ -22,14 +22,22 @@ export interface BenchOptions {
   /** Warm keys the Node hit scenario spreads its reads over. */
   warmKeys: number;
   useH2load: boolean;
+  /** Scenario groups to run (default all): a development aid. */
+  only: ReadonlySet<ScenarioGroup>;
+  /** Extra environment for every service instance (KEY=VALUE), e.g. to try a setting. */
+  serviceEnv: Readonly<Record<string, string>>;
   adminDatabaseUrl: string;
   redisUrl: string;
   dbPoolSize: number;
   output: string;
 }
 
+export const SCENARIO_GROUPS = ["hit", "spread", "latency", "zipf", "stampede"] as const;
+export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
+
 const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--duration S] [--warmup S]
-  [--zipf-warmup S] [--zipf-duration S] [--no-h2load] [--output FILE]
+  [--zipf-warmup S] [--zipf-duration S] [--no-h2load] [--only ${SCENARIO_GROUPS.join(",")}]
+  [--service-env KEY=VALUE]... [--output FILE]
 Environment: BENCH_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/postgres),
              BENCH_REDIS_URL (default redis://127.0.0.1:6379)`;
 
@@ -44,6 +52,8 @@ export function parseOptions(argv: string[]): BenchOptions {
       "zipf-warmup": { type: "string" },
       "zipf-duration": { type: "string" },
       "no-h2load": { type: "boolean", default: false },
+      only: { type: "string" },
+      "service-env": { type: "string", multiple: true, default: [] },
       output: { type: "string", default: "bench/results/latest.json" },
       help: { type: "boolean", default: false },
     },
@@ -60,8 +70,20 @@ export function parseOptions(argv: string[]): BenchOptions {
   };
   const profiles = values.profiles === undefined ? (quick ? 2_000 : 1_000_000) : Number(values.profiles);
   if (!Number.isSafeInteger(profiles) || profiles < 1_000) throw new Error(`--profiles must be at least 1000\n${USAGE}`);
+  const only = new Set((values.only ?? SCENARIO_GROUPS.join(",")).split(",")) as Set<ScenarioGroup>;
+  for (const g of only) {
+    if (!(SCENARIO_GROUPS as readonly string[]).includes(g)) throw new Error(`--only: unknown group "${g}"\n${USAGE}`);
+  }
+  const serviceEnv: Record<string, string> = {};
+  for (const kv of values["service-env"]) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new Error(`--service-env expects KEY=VALUE, got "${kv}"\n${USAGE}`);
+    serviceEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
   return {
     quick,
+    only,
+    serviceEnv,
     profiles,
     durationMs: seconds(values.duration, quick ? 1 : 15, "duration"),
     warmupMs: seconds(values.warmup, quick ? 0.3 : 3, "warmup"),

@@ -82,6 +82,7 @@ export async function openBench(
     JWT_SECRET: secret,
     LOG_LEVEL: "info",
     DB_POOL_SIZE: String(options.dbPoolSize),
+    ...options.serviceEnv,
   };
   say(`starting the service (node --import tsx src/main.ts${extra.cpuProfileDir === undefined ? "" : " under --cpu-prof"})`);
   const service = await startService({ name: "service", env: serviceEnv, logDir: workDir, cpuProfileDir: extra.cpuProfileDir });
