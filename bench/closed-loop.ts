@@ -32,10 +32,13 @@ export interface ClosedLoopResult {
   /** Latencies per label the operation resolved to. */
   byLabel: Map<string, Histogram>;
   exhausted: boolean;
+  /** The measured window on the monotonic clock (µs), for matching CPU profile samples. */
+  windowUs: { fromUs: number; toUs: number };
 }
 
 export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
   const histogram = newHistogram();
+  const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
   const byLabel = new Map<string, Histogram>();
   const start = performance.now();
   const measureFrom = start + options.warmupMs;
@@ -87,5 +90,9 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
     histogram,
     byLabel,
     exhausted,
+    windowUs: {
+      fromUs: monotonicStartUs + (measureFrom - start) * 1000,
+      toUs: monotonicStartUs + (measureUntil - start) * 1000,
+    },
   };
 }

@@ -4,6 +4,9 @@
 // Everything it creates (database, key prefix, temp files, processes) is
 // removed on the way out, also on failure and Ctrl-C.
 
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { withCleanup } from "./cleanup.js";
 import { evaluateGoals } from "./goals.js";
 import type { Measurement } from "./measurement.js";
@@ -14,7 +17,11 @@ import { hitSpread } from "./scenarios/hit-spread.js";
 import { missAndWrite } from "./scenarios/latency.js";
 import { stampede } from "./scenarios/stampede.js";
 import { zipfMix } from "./scenarios/zipf.js";
+import { attachServiceCpu } from "./service-profile.js";
+import { SERVICE_ENTRY } from "./service.js";
 import { openBench } from "./setup.js";
+
+const PROFILE_COPY = "bench/results/service.cpuprofile";
 
 const started = performance.now();
 const startedAt = new Date();
@@ -24,7 +31,15 @@ const say = (message: string) =>
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   await withCleanup(say, async (cleanup) => {
-    const { ctx, machine, seedSeconds, stopServiceAndPool } = await openBench(options, cleanup, say);
+    let profileDir: string | undefined;
+    if (options.cpuProfile) {
+      const dir = await mkdtemp(join(tmpdir(), "profile-bench-cpuprof-"));
+      cleanup.add("profile folder", () => rm(dir, { recursive: true, force: true }));
+      profileDir = dir;
+    }
+    const { ctx, machine, seedSeconds, stopServiceAndPool } = await openBench(options, cleanup, say, {
+      cpuProfileDir: profileDir,
+    });
     const measurements: Measurement[] = [];
     const phase = async (group: ScenarioGroup, label: string, run: () => Promise<Measurement[]>) => {
       if (!options.only.has(group)) return;
@@ -39,6 +54,11 @@ async function main(): Promise<void> {
     await phase("zipf", "Zipf (node)", () => zipfMix(ctx));
     // The stampede counts PostgreSQL's own statistics: nobody else may be connected.
     await stopServiceAndPool();
+    let profileReport = "";
+    if (profileDir !== undefined) {
+      profileReport = await attachServiceCpu(profileDir, measurements, PROFILE_COPY);
+      say(`service CPU profile: ${PROFILE_COPY} (open in Chrome DevTools or tsx bench/cpuprofile-summary.ts)`);
+    }
     await phase("stampede", "Stampede (node, two fresh instances)", () => stampede(ctx));
 
     const result: BenchResult = {
@@ -58,13 +78,15 @@ async function main(): Promise<void> {
         dbPoolSize: options.dbPoolSize,
         serviceLogLevel: ctx.serviceEnv.LOG_LEVEL,
         serviceEnvOverrides: options.serviceEnv,
-        service: "child process: node --import tsx src/main.ts (NODE_ENV=production)",
+        service: `child process: node --import tsx ${SERVICE_ENTRY} (src/main.ts's createApp + listen, plus Health/Check), NODE_ENV=production`,
         fixedCallGenerator: ctx.generator,
+        cpuProfiled: options.cpuProfile,
         totalSeconds: Math.round((performance.now() - started) / 1000),
       },
       measurements,
       goals: evaluateGoals(measurements, options.latencyConcurrency),
     };
+    if (profileReport !== "") process.stdout.write(`\n${profileReport}\n`);
     process.stdout.write(`\n${renderTable(result)}\n\n`);
     await writeResult(options.output, result);
     say(`wrote ${options.output}`);

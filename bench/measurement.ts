@@ -1,6 +1,7 @@
 // One measured run (a floor or a scenario), in the shape the report and the
 // JSON result file use.
 
+import type { SelfTime } from "./cpuprofile-summary.js";
 import { summarize, type Histogram, type LatencySummary } from "./latency.js";
 
 export interface Measurement {
@@ -20,6 +21,19 @@ export interface Measurement {
   /** Scenario-specific figures (hit ratio, query count, ...). */
   extra: Record<string, unknown>;
   notes: string[];
+  /** When the service under test was the target: the measured window on the monotonic clock (µs). */
+  serviceWindowUs?: { fromUs: number; toUs: number };
+  /** With --cpu-prof: the service's CPU time within that window. */
+  serviceCpu?: ServiceCpu;
+}
+
+export interface ServiceCpu {
+  /** Busy (non-idle) service CPU per measured call. */
+  busyMicrosecondsPerCall: number;
+  busyShareOfWindow: number;
+  topLocations: SelfTime[];
+  topFunctions: SelfTime[];
+  inclusive: SelfTime[];
 }
 
 export interface RawRun {
@@ -35,7 +49,7 @@ export function measurement(
   generator: Measurement["generator"],
   concurrency: number,
   run: RawRun,
-  more: Partial<Pick<Measurement, "itemsPerCall" | "extra" | "notes">> = {},
+  more: Partial<Pick<Measurement, "itemsPerCall" | "extra" | "notes" | "serviceWindowUs">> = {},
 ): Measurement {
   const seconds = run.elapsedMs / 1000;
   return {
@@ -51,5 +65,6 @@ export function measurement(
     latency: summarize(run.histogram),
     extra: more.extra ?? {},
     notes: more.notes ?? [],
+    serviceWindowUs: more.serviceWindowUs,
   };
 }

@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** Warm keys the Node hit scenario spreads its reads over. */
   warmKeys: number;
   useH2load: boolean;
+  /** Run the main instance under node --cpu-prof and report its CPU per scenario (slows it a little). */
+  cpuProfile: boolean;
   /** Scenario groups to run (default all): a development aid. */
   only: ReadonlySet<ScenarioGroup>;
   /** Extra environment for every service instance (KEY=VALUE), e.g. to try a setting. */
@@ -37,7 +39,7 @@ export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--duration S] [--warmup S]
   [--zipf-warmup S] [--zipf-duration S] [--no-h2load] [--only ${SCENARIO_GROUPS.join(",")}]
-  [--service-env KEY=VALUE]... [--output FILE]
+  [--service-env KEY=VALUE]... [--cpu-prof] [--output FILE]
 Environment: BENCH_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/postgres),
              BENCH_REDIS_URL (default redis://127.0.0.1:6379)`;
 
@@ -52,6 +54,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       "zipf-warmup": { type: "string" },
       "zipf-duration": { type: "string" },
       "no-h2load": { type: "boolean", default: false },
+      "cpu-prof": { type: "boolean", default: false },
       only: { type: "string" },
       "service-env": { type: "string", multiple: true, default: [] },
       output: { type: "string", default: "bench/results/latest.json" },
@@ -96,6 +99,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     stampedeWarmupCalls: quick ? 1_000 : 5_000,
     warmKeys: Math.min(10_000, Math.floor(profiles / 10)),
     useH2load: !values["no-h2load"],
+    cpuProfile: values["cpu-prof"],
     adminDatabaseUrl: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
     redisUrl: process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379",
     dbPoolSize: 20,

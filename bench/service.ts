@@ -1,6 +1,7 @@
-// The service under test is the real binary (src/main.ts) in a child process:
-// that is how it runs in production, and on two cores it keeps the Node load
-// generator's event loop and garbage collector out of the service's.
+// The service under test runs in a child process, as in production, which on
+// two cores also keeps the Node load generator's event loop and garbage
+// collector out of the service's. The entry is bench/service-entry.ts: the
+// same createApp + listen as src/main.ts, plus the Health/Check floor route.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync, statSync } from "node:fs";
@@ -9,6 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** Becomes "src/main.ts" once the service has its own grpc.health.v1.Health. */
+export const SERVICE_ENTRY = "bench/service-entry.ts";
 
 export interface ServiceOptions {
   name: string;
@@ -39,7 +42,7 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
   const err = openSync(errFile, "w");
   const nodeArgs = ["--import", "tsx"];
   if (options.cpuProfileDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
-  const child = spawn(process.execPath, [...nodeArgs, "src/main.ts"], {
+  const child = spawn(process.execPath, [...nodeArgs, SERVICE_ENTRY], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", NODE_ENV: "production", ...options.env, PORT: String(port), HOST: "127.0.0.1" },
     stdio: ["ignore", out, err],

@@ -18,7 +18,7 @@ import { describeMachine, type Machine } from "./machine.js";
 import type { BenchOptions } from "./options.js";
 import { deleteByPrefix } from "./redis-keys.js";
 import { adminQuery, createBenchDatabase, seedProfiles } from "./seed.js";
-import { startService } from "./service.js";
+import { SERVICE_ENTRY, startService } from "./service.js";
 import { mintToken, newJwtSecret } from "./tokens.js";
 
 export interface Bench {
@@ -84,7 +84,7 @@ export async function openBench(
     DB_POOL_SIZE: String(options.dbPoolSize),
     ...options.serviceEnv,
   };
-  say(`starting the service (node --import tsx src/main.ts${extra.cpuProfileDir === undefined ? "" : " under --cpu-prof"})`);
+  say(`starting the service (node --import tsx ${SERVICE_ENTRY}${extra.cpuProfileDir === undefined ? "" : " under --cpu-prof"})`);
   const service = await startService({ name: "service", env: serviceEnv, logDir: workDir, cpuProfileDir: extra.cpuProfileDir });
   const stopService = cleanup.add("service", () => service.stop());
   const pgPool = new pg.Pool({ connectionString: db.url, max: options.dbPoolSize });

@@ -51,8 +51,8 @@ export async function measureFixedCall(
       loggedCodes: tally.codes,
       ...(ratio === undefined ? {} : { cacheHitRatio: ratio }),
       replyBytes: sample.body.length,
-      windowUs: result.windowUs,
     },
     notes: expect.notes,
+    serviceWindowUs: result.windowUs,
   });
 }

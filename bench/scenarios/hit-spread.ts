@@ -28,12 +28,11 @@ export async function hitSpread(ctx: BenchContext): Promise<Measurement[]> {
     durationMs: o.durationMs,
   };
 
-  const floorCall = RPC_FLOOR.call(profileId(0));
   const floor = await nodeLoad(ctx, {
     ...shape,
     expectStatus: RPC_FLOOR.expectStatus,
     logCodes: [RPC_FLOOR.logCode],
-    next: () => ({ call: floorCall }),
+    next: () => ({ call: RPC_FLOOR.call }),
   });
 
   const frames = Array.from({ length: warm }, (_, i) => requestFrame(GetProfileRequestSchema, { userId: profileId(i) }));
@@ -49,10 +48,14 @@ export async function hitSpread(ctx: BenchContext): Promise<Measurement[]> {
   if (ratio !== 1) throw new BenchFailure(`Hit (node): expected only cache hits, the service logged ${JSON.stringify(hit.measuredTally.cache)}`);
 
   return [
-    measurement("F-rpc (node)", "floor", "node", shape.concurrency, floor.run, { notes: [RPC_FLOOR.label] }),
+    measurement("F-rpc (node)", "floor", "node", shape.concurrency, floor.run, {
+      notes: [RPC_FLOOR.label],
+      serviceWindowUs: floor.run.windowUs,
+    }),
     measurement(`Hit (node, ${warm} keys)`, "scenario", "node", shape.concurrency, hit.run, {
       extra: { cacheHitRatio: ratio, warmKeys: warm },
       notes: ["uniform over the warm keys, a profiles:read token"],
+      serviceWindowUs: hit.run.windowUs,
     }),
   ];
 }

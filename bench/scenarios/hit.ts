@@ -6,7 +6,7 @@ import type { BenchContext } from "../context.js";
 import { decodeUnary, GrpcStatus, requestFrame } from "../grpc-wire.js";
 import { profileId } from "../ids.js";
 import type { Measurement } from "../measurement.js";
-import { RPC_FLOOR } from "../rpc-floor.js";
+import { RPC_FLOOR, unauthenticatedGetProfile, type RpcFloor } from "../rpc-floor.js";
 import { bearer } from "../tokens.js";
 import { BenchFailure } from "../validate.js";
 import { measureFixedCall } from "./fixed.js";
@@ -14,14 +14,19 @@ import { measureFixedCall } from "./fixed.js";
 export const BATCH_SIZE = 100;
 
 export async function hitAndBatch(ctx: BenchContext): Promise<Measurement[]> {
-  return [await rpcFloor(ctx), await hit(ctx), await batch(ctx)];
+  return [
+    await rpcFloor(ctx, "F-rpc", RPC_FLOOR),
+    await hit(ctx),
+    await batch(ctx),
+    await rpcFloor(ctx, "F-rpc (UNAUTHENTICATED)", unauthenticatedGetProfile(profileId(ctx.ranges.hot))),
+  ];
 }
 
-export function rpcFloor(ctx: BenchContext): Promise<Measurement> {
-  return measureFixedCall(ctx, "F-rpc", "floor", RPC_FLOOR.call(profileId(ctx.ranges.hot)), {
-    status: RPC_FLOOR.expectStatus,
-    logCode: RPC_FLOOR.logCode,
-    notes: [RPC_FLOOR.label],
+export function rpcFloor(ctx: BenchContext, name: string, floor: RpcFloor): Promise<Measurement> {
+  return measureFixedCall(ctx, name, "floor", floor.call, {
+    status: floor.expectStatus,
+    logCode: floor.logCode,
+    notes: [floor.label],
   });
 }
 

@@ -27,14 +27,15 @@ export async function missAndWrite(ctx: BenchContext): Promise<Measurement[]> {
   const window = { concurrency: c, warmupMs: o.warmupMs, durationMs: o.durationMs };
   const out: Measurement[] = [];
 
-  const floorCall = RPC_FLOOR.call(profileId(0));
   const rpc = await nodeLoad(ctx, {
     ...shape,
     expectStatus: RPC_FLOOR.expectStatus,
     logCodes: [RPC_FLOOR.logCode],
-    next: () => ({ call: floorCall }),
+    next: () => ({ call: RPC_FLOOR.call }),
   });
-  out.push(measurement(`F-rpc ${at}`, "floor", "node", c, rpc.run, { notes: [RPC_FLOOR.label] }));
+  out.push(
+    measurement(`F-rpc ${at}`, "floor", "node", c, rpc.run, { notes: [RPC_FLOOR.label], serviceWindowUs: rpc.run.windowUs }),
+  );
 
   // F-redis reads the hot profile's cached value: the bytes a hit moves.
   const hotId = profileId(ctx.ranges.hot);
@@ -75,6 +76,7 @@ export async function missAndWrite(ctx: BenchContext): Promise<Measurement[]> {
     measurement(`Miss ${at}`, "scenario", "node", c, miss.run, {
       extra: { cacheHitRatio: missRatio, keysExhausted: miss.run.exhausted },
       notes: ["each call reads a profile never read before"],
+      serviceWindowUs: miss.run.windowUs,
     }),
   );
 
@@ -107,6 +109,7 @@ export async function missAndWrite(ctx: BenchContext): Promise<Measurement[]> {
   out.push(
     measurement(`Write ${at}`, "scenario", "node", c, write.run, {
       notes: ["UpdateProfile of one field: commit, invalidate, publish"],
+      serviceWindowUs: write.run.windowUs,
     }),
   );
   return out;

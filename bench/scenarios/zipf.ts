@@ -73,6 +73,7 @@ export async function zipfMix(ctx: BenchContext): Promise<Measurement[]> {
         `s = ${ZIPF_S} over ${o.profiles} profiles, ${WRITE_SHARE * 100}% writes, production TTLs`,
         `cache emptied, then ${o.zipfWarmupMs / 1000} s unmeasured warm-up`,
       ],
+      serviceWindowUs: run.windowUs,
     }),
   ];
 }
