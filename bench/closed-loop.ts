@@ -2,6 +2,7 @@
 // one operation in flight. Only operations that start after the warm-up and
 // finish inside the window are measured.
 
+import { probeWindow } from "./contention.js";
 import { newHistogram, type Histogram } from "./latency.js";
 
 /** Thrown by an operation when its input (such as the supply of cold keys) has run out. */
@@ -34,6 +35,8 @@ export interface ClosedLoopResult {
   exhausted: boolean;
   /** The measured window on the monotonic clock (µs), for matching CPU profile samples. */
   windowUs: { fromUs: number; toUs: number };
+  /** Share of the machine's CPU other work used during the window (see contention.ts). */
+  foreignCpu?: number;
 }
 
 export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
@@ -49,6 +52,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
   let firstError: string | undefined;
   let exhausted = false;
 
+  const contention = probeWindow(options.warmupMs, options.durationMs);
   const worker = async (w: number) => {
     while (!exhausted) {
       const t0 = performance.now();
@@ -82,6 +86,8 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
+  // An exhausted run ends early; its probe still reports the planned window.
+  const foreignCpu = await contention;
   return {
     requests,
     errors,
@@ -90,6 +96,7 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
     histogram,
     byLabel,
     exhausted,
+    foreignCpu,
     windowUs: {
       fromUs: monotonicStartUs + (measureFrom - start) * 1000,
       toUs: monotonicStartUs + (measureUntil - start) * 1000,

@@ -58,7 +58,7 @@ export interface Window {
 export function summarizeProfile(
   profile: CpuProfile,
   top = 25,
-  window?: Window,
+  windows?: readonly Window[],
   inclusive: RegExp = DEFAULT_INCLUSIVE,
 ): ProfileSummary {
   const byNode = new Map<number, ProfileNode>(profile.nodes.map((n) => [n.id, n]));
@@ -67,7 +67,7 @@ export function summarizeProfile(
   profile.samples.forEach((id, i) => {
     const delta = profile.timeDeltas[i] ?? 0;
     t += delta;
-    if (window !== undefined && (t < window.fromUs || t > window.toUs)) return;
+    if (windows !== undefined && !windows.some((w) => t >= w.fromUs && t <= w.toUs)) return;
     selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   });
 

@@ -5,6 +5,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { closedLoop } from "./closed-loop.js";
+import { probeWindow } from "./contention.js";
 import { H2GrpcClient } from "./h2-client.js";
 import { runH2load } from "./h2load.js";
 import type { Histogram } from "./latency.js";
@@ -35,6 +36,7 @@ export interface FixedLoadResult {
   dataBytes?: number;
   /** The measured window on the monotonic clock (µs), for matching CPU profile samples. */
   windowUs: { fromUs: number; toUs: number };
+  foreignCpu?: number;
 }
 
 const nowUs = () => Number(process.hrtime.bigint() / 1000n);
@@ -52,6 +54,7 @@ export async function fixedCallLoad(
   if (generator === "h2load") {
     const bodyFile = join(workDir, "body.bin");
     await writeFile(bodyFile, call.frame);
+    const contention = probeWindow(shape.warmupMs, shape.durationMs);
     const r = await runH2load({
       url: `${baseUrl}${call.path}`,
       bodyFile,
@@ -70,6 +73,7 @@ export async function fixedCallLoad(
       histogram: r.histogram,
       dataBytes: r.dataBytes,
       windowUs,
+      foreignCpu: await contention,
     };
   }
   const client = await H2GrpcClient.connect(baseUrl, shape.connections);
@@ -83,7 +87,15 @@ export async function fixedCallLoad(
         if (reply.status !== expectStatus) throw new Error(`grpc-status ${reply.status}: ${reply.message}`);
       },
     });
-    return { generator, requests: r.requests, errors: r.errors, elapsedMs: r.elapsedMs, histogram: r.histogram, windowUs };
+    return {
+      generator,
+      requests: r.requests,
+      errors: r.errors,
+      elapsedMs: r.elapsedMs,
+      histogram: r.histogram,
+      windowUs,
+      foreignCpu: r.foreignCpu,
+    };
   } finally {
     client.close();
   }

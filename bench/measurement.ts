@@ -1,8 +1,8 @@
 // One measured run (a floor or a scenario), in the shape the report and the
 // JSON result file use.
 
-import type { SelfTime } from "./cpuprofile-summary.js";
-import { summarize, type Histogram, type LatencySummary } from "./latency.js";
+import type { SelfTime, Window } from "./cpuprofile-summary.js";
+import { newHistogram, summarize, type Histogram, type LatencySummary } from "./latency.js";
 
 export interface Measurement {
   name: string;
@@ -21,8 +21,12 @@ export interface Measurement {
   /** Scenario-specific figures (hit ratio, query count, ...). */
   extra: Record<string, unknown>;
   notes: string[];
-  /** When the service under test was the target: the measured window on the monotonic clock (µs). */
-  serviceWindowUs?: { fromUs: number; toUs: number };
+  /** When the service under test was the target: the measured window(s) on the monotonic clock (µs). */
+  serviceWindowsUs?: Window[];
+  /** Throughput of each round, when floor and target were measured in alternating rounds. */
+  rounds?: number[];
+  /** Share of the machine's CPU taken by unrelated processes during the window (0..1). */
+  foreignCpu?: number;
   /** With --cpu-prof: the service's CPU time within that window. */
   serviceCpu?: ServiceCpu;
 }
@@ -41,6 +45,7 @@ export interface RawRun {
   errors: number;
   elapsedMs: number;
   histogram: Histogram;
+  foreignCpu?: number;
 }
 
 export function measurement(
@@ -49,10 +54,10 @@ export function measurement(
   generator: Measurement["generator"],
   concurrency: number,
   run: RawRun,
-  more: Partial<Pick<Measurement, "itemsPerCall" | "extra" | "notes" | "serviceWindowUs">> = {},
+  more: Partial<Pick<Measurement, "itemsPerCall" | "extra" | "notes">> & { serviceWindowUs?: Window } = {},
 ): Measurement {
   const seconds = run.elapsedMs / 1000;
-  return {
+  const m: Measurement = {
     name,
     kind,
     generator,
@@ -65,6 +70,47 @@ export function measurement(
     latency: summarize(run.histogram),
     extra: more.extra ?? {},
     notes: more.notes ?? [],
-    serviceWindowUs: more.serviceWindowUs,
+    serviceWindowsUs: more.serviceWindowUs === undefined ? undefined : [more.serviceWindowUs],
+    foreignCpu: run.foreignCpu,
   };
+  histograms.set(m, run.histogram);
+  return m;
+}
+
+// Kept out of the JSON, for merging rounds.
+const histograms = new WeakMap<Measurement, Histogram>();
+
+/** One measurement from several rounds of the same thing: totals, merged latencies, per-round throughput. */
+export function mergeRounds(rounds: readonly Measurement[]): Measurement {
+  const first = rounds[0]!;
+  if (rounds.length === 1) return first;
+  const histogram = newHistogram();
+  for (const r of rounds) histogram.add(histograms.get(r)!);
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  const merged: Measurement = {
+    ...first,
+    requests,
+    errors: rounds.reduce((n, r) => n + r.errors, 0),
+    seconds: Math.round(seconds * 100) / 100,
+    throughput: Math.round((requests / seconds) * 10) / 10,
+    latency: summarize(histogram),
+    serviceWindowsUs: rounds.flatMap((r) => r.serviceWindowsUs ?? []),
+    rounds: rounds.map((r) => r.throughput),
+    foreignCpu: Math.max(...rounds.map((r) => r.foreignCpu ?? 0)),
+  };
+  histograms.set(merged, histogram);
+  return merged;
+}
+
+/**
+ * Measures a floor and its targets in alternating rounds (A B A B ...), so
+ * that drift on a shared machine hits both alike, and merges each one's rounds.
+ */
+export async function interleaved(rounds: number, runs: readonly (() => Promise<Measurement>)[]): Promise<Measurement[]> {
+  const all: Measurement[][] = runs.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, run] of runs.entries()) all[i]!.push(await run());
+  }
+  return all.map(mergeRounds);
 }

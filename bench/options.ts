@@ -16,6 +16,8 @@ export interface BenchOptions {
   streamsPerConnection: number;
   /** In flight for Miss and Write and their floors: latency goals are about unloaded round trips. */
   latencyConcurrency: number;
+  /** Alternating rounds of F-rpc and Hit (fixed call and Node): drift on a shared box hits both alike. */
+  rounds: number;
   stampedeRequests: number;
   /** Hits each stampede instance serves first, so it runs warm code like a production replica. */
   stampedeWarmupCalls: number;
@@ -38,7 +40,7 @@ export const SCENARIO_GROUPS = ["hit", "spread", "latency", "zipf", "stampede"] 
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--duration S] [--warmup S]
-  [--zipf-warmup S] [--zipf-duration S] [--no-h2load] [--only ${SCENARIO_GROUPS.join(",")}]
+  [--zipf-warmup S] [--zipf-duration S] [--rounds N] [--no-h2load] [--only ${SCENARIO_GROUPS.join(",")}]
   [--service-env KEY=VALUE]... [--cpu-prof] [--output FILE]
 Environment: BENCH_DATABASE_URL (admin connection, default postgres://postgres@127.0.0.1:5432/postgres),
              BENCH_REDIS_URL (default redis://127.0.0.1:6379)`;
@@ -56,6 +58,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       "no-h2load": { type: "boolean", default: false },
       "cpu-prof": { type: "boolean", default: false },
       only: { type: "string" },
+      rounds: { type: "string" },
       "service-env": { type: "string", multiple: true, default: [] },
       output: { type: "string", default: "bench/results/latest.json" },
       help: { type: "boolean", default: false },
@@ -95,6 +98,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     connections: 4,
     streamsPerConnection: 16,
     latencyConcurrency: 1,
+    rounds: Number(values.rounds ?? (quick ? 1 : 3)),
     stampedeRequests: 1_000,
     stampedeWarmupCalls: quick ? 1_000 : 5_000,
     warmKeys: Math.min(10_000, Math.floor(profiles / 10)),

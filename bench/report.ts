@@ -22,7 +22,7 @@ export function renderTable(r: BenchResult): string {
     `         ${m.postgres ?? "PostgreSQL ?"}; Redis ${m.redis ?? "?"}; ${m.h2load ?? "no h2load"}; load average at start ${m.loadAverageAtStart}`,
     "",
   ];
-  const head = ["", "gen", "in flight", "calls/s", "items/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "calls", "notes"];
+  const head = ["", "gen", "in flight", "calls/s", "items/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "calls", "other CPU", "notes"];
   const rows = r.measurements.map((x) => [
     x.name,
     x.generator,
@@ -34,9 +34,13 @@ export function renderTable(r: BenchResult): string {
     ms(x.latency.p99),
     ms(x.latency.p999),
     String(x.requests),
+    x.foreignCpu === undefined ? "" : `${Math.round(x.foreignCpu * 100)}%`,
     extraNote(x),
   ]);
   lines.push(...columns([head, ...rows]));
+  lines.push(
+    "other CPU: share of the machine's CPU that unrelated processes (not the bench, its children, PostgreSQL or Redis) used during the window",
+  );
   lines.push("");
   lines.push(...columns([["scenario", "goal", "measured", "verdict"], ...r.goals.map((g) => [g.scenario, g.goal, g.measured, verdict(g.met)])]));
   return lines.join("\n");
@@ -49,6 +53,7 @@ export async function writeResult(path: string, r: BenchResult): Promise<void> {
 
 function extraNote(x: Measurement): string {
   const e = x.extra;
+  if (x.rounds !== undefined) return `rounds: ${x.rounds.map(fmt).join(", ")} calls/s`;
   if (typeof e.pgQueries === "number") return `${e.pgQueries} PG queries, ${e.failed} failed`;
   if (typeof e.cacheHitRatio === "number" && x.name === "Zipf") return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%`;
   return "";

@@ -15,8 +15,8 @@ export async function attachServiceCpu(profileDir: string, measurements: Measure
   const profile = JSON.parse(await readFile(join(profileDir, file), "utf8")) as CpuProfile;
   const out: string[] = [];
   for (const m of measurements) {
-    if (m.serviceWindowUs === undefined || m.requests === 0) continue;
-    const s = summarizeProfile(profile, 25, m.serviceWindowUs);
+    if (m.serviceWindowsUs === undefined || m.requests === 0) continue;
+    const s = summarizeProfile(profile, 25, m.serviceWindowsUs);
     m.serviceCpu = {
       busyMicrosecondsPerCall: Math.round((s.busyMs * 1000) / m.requests),
       busyShareOfWindow: s.totalMs === 0 ? 0 : Math.round((s.busyMs / s.totalMs) * 1000) / 1000,

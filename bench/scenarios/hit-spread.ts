@@ -7,7 +7,7 @@ import type { BenchContext } from "../context.js";
 import { GrpcStatus, requestFrame } from "../grpc-wire.js";
 import { H2GrpcClient } from "../h2-client.js";
 import { profileId } from "../ids.js";
-import { measurement, type Measurement } from "../measurement.js";
+import { interleaved, measurement, type Measurement } from "../measurement.js";
 import { RPC_FLOOR } from "../rpc-floor.js";
 import { hitRatio } from "../service-log.js";
 import { bearer } from "../tokens.js";
@@ -28,36 +28,40 @@ export async function hitSpread(ctx: BenchContext): Promise<Measurement[]> {
     durationMs: o.durationMs,
   };
 
-  const floor = await nodeLoad(ctx, {
-    ...shape,
-    expectStatus: RPC_FLOOR.expectStatus,
-    logCodes: [RPC_FLOOR.logCode],
-    next: () => ({ call: RPC_FLOOR.call }),
-  });
+  const floor = async () => {
+    const { run } = await nodeLoad(ctx, {
+      ...shape,
+      expectStatus: RPC_FLOOR.expectStatus,
+      logCodes: [RPC_FLOOR.logCode],
+      next: () => ({ call: RPC_FLOOR.call }),
+    });
+    return measurement("F-rpc (node)", "floor", "node", shape.concurrency, run, {
+      notes: [RPC_FLOOR.label],
+      serviceWindowUs: run.windowUs,
+    });
+  };
 
   const frames = Array.from({ length: warm }, (_, i) => requestFrame(GetProfileRequestSchema, { userId: profileId(i) }));
   const headers = bearer(ctx.tokens.reader);
   const random = seededRandom(7);
-  const hit = await nodeLoad(ctx, {
-    ...shape,
-    expectStatus: GrpcStatus.OK,
-    logCodes: ["OK"],
-    next: () => ({ call: { path: GET_PROFILE, frame: frames[Math.floor(random() * warm)]!, headers } }),
-  });
-  const ratio = hitRatio(hit.measuredTally);
-  if (ratio !== 1) throw new BenchFailure(`Hit (node): expected only cache hits, the service logged ${JSON.stringify(hit.measuredTally.cache)}`);
-
-  return [
-    measurement("F-rpc (node)", "floor", "node", shape.concurrency, floor.run, {
-      notes: [RPC_FLOOR.label],
-      serviceWindowUs: floor.run.windowUs,
-    }),
-    measurement(`Hit (node, ${warm} keys)`, "scenario", "node", shape.concurrency, hit.run, {
+  const hit = async () => {
+    const { run, measuredTally } = await nodeLoad(ctx, {
+      ...shape,
+      expectStatus: GrpcStatus.OK,
+      logCodes: ["OK"],
+      next: () => ({ call: { path: GET_PROFILE, frame: frames[Math.floor(random() * warm)]!, headers } }),
+    });
+    const ratio = hitRatio(measuredTally);
+    if (ratio !== 1) {
+      throw new BenchFailure(`Hit (node): expected only cache hits, the service logged ${JSON.stringify(measuredTally.cache)}`);
+    }
+    return measurement(`Hit (node, ${warm} keys)`, "scenario", "node", shape.concurrency, run, {
       extra: { cacheHitRatio: ratio, warmKeys: warm },
       notes: ["uniform over the warm keys, a profiles:read token"],
-      serviceWindowUs: hit.run.windowUs,
-    }),
-  ];
+      serviceWindowUs: run.windowUs,
+    });
+  };
+  return interleaved(o.rounds, [floor, hit]);
 }
 
 /** Fills the cache for profiles [0, count) with batch reads. */

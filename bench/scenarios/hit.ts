@@ -5,7 +5,7 @@ import { GetProfileRequestSchema, GetProfileResponseSchema, BatchGetProfilesRequ
 import type { BenchContext } from "../context.js";
 import { decodeUnary, GrpcStatus, requestFrame } from "../grpc-wire.js";
 import { profileId } from "../ids.js";
-import type { Measurement } from "../measurement.js";
+import { interleaved, type Measurement } from "../measurement.js";
 import { RPC_FLOOR, unauthenticatedGetProfile, type RpcFloor } from "../rpc-floor.js";
 import { bearer } from "../tokens.js";
 import { BenchFailure } from "../validate.js";
@@ -14,9 +14,10 @@ import { measureFixedCall } from "./fixed.js";
 export const BATCH_SIZE = 100;
 
 export async function hitAndBatch(ctx: BenchContext): Promise<Measurement[]> {
+  const [floor, target] = await interleaved(ctx.options.rounds, [() => rpcFloor(ctx, "F-rpc", RPC_FLOOR), () => hit(ctx)]);
   return [
-    await rpcFloor(ctx, "F-rpc", RPC_FLOOR),
-    await hit(ctx),
+    floor!,
+    target!,
     await batch(ctx),
     await rpcFloor(ctx, "F-rpc (UNAUTHENTICATED)", unauthenticatedGetProfile(profileId(ctx.ranges.hot))),
   ];
