@@ -12,7 +12,11 @@ import { deleteByPrefix } from "../redis-keys.js";
 import { hitRatio } from "../service-log.js";
 import { bearer } from "../tokens.js";
 import { seededRandom, Zipf } from "../zipf.js";
+import { expectedHitRatios } from "../zipf-model.js";
 import { nodeLoad } from "./node-load.js";
+
+/** The service's default PROFILE_CACHE_TTL_SECONDS. */
+const PRODUCTION_PROFILE_TTL_SECONDS = 300;
 
 export const ZIPF_S = 1.0;
 export const WRITE_SHARE = 0.05;
@@ -60,6 +64,9 @@ export async function zipfMix(ctx: BenchContext): Promise<Measurement[]> {
   });
   const reads = run.byLabel.get("read");
   const writes = run.byLabel.get("write");
+  const ttl = Number(ctx.serviceEnv.PROFILE_CACHE_TTL_SECONDS ?? PRODUCTION_PROFILE_TTL_SECONDS);
+  const readRate = (reads?.totalCount ?? 0) / (run.elapsedMs / 1000);
+  const expected = expectedHitRatios(o.profiles, ZIPF_S, readRate, ttl, o.zipfWarmupMs / 1000, run.elapsedMs / 1000);
   return [
     measurement("Zipf", "scenario", "node", concurrency, run, {
       extra: {
@@ -68,6 +75,7 @@ export async function zipfMix(ctx: BenchContext): Promise<Measurement[]> {
         readLatency: reads === undefined ? undefined : summarize(reads),
         writeLatency: writes === undefined ? undefined : summarize(writes),
         warmupSeconds: o.zipfWarmupMs / 1000,
+        expectedHitRatio: { ...expected, model: "Poisson reads per key, writes ignored (see bench/zipf-model.ts)" },
       },
       notes: [
         `s = ${ZIPF_S} over ${o.profiles} profiles, ${WRITE_SHARE * 100}% writes, production TTLs`,
