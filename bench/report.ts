@@ -53,9 +53,13 @@ export async function writeResult(path: string, r: BenchResult): Promise<void> {
 
 function extraNote(x: Measurement): string {
   const e = x.extra;
-  if (x.rounds !== undefined) return `rounds: ${x.rounds.map(fmt).join(", ")} calls/s`;
+  const statuses = e.cacheStatuses as Record<string, number> | undefined;
+  const bypass = statuses?.bypass ?? 0;
+  const bypassed = bypass > 0 ? `; ${bypass} reads bypassed the cache (Redis timeouts)` : "";
+  if (x.rounds !== undefined) return `rounds: ${x.rounds.map(fmt).join(", ")} calls/s${bypassed}`;
+  if (bypassed !== "" && x.name !== "Zipf") return bypassed.slice(2);
   if (typeof e.pgQueries === "number") return `${e.pgQueries} PG queries, ${e.failed} failed`;
-  if (typeof e.cacheHitRatio === "number" && x.name === "Zipf") return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%`;
+  if (typeof e.cacheHitRatio === "number" && x.name === "Zipf") return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%${bypassed}`;
   return "";
 }
 

@@ -55,6 +55,20 @@ function count(line: string, tally: LogTally): void {
   if (cache !== undefined && cache !== "none") tally.cache[cache] = (tally.cache[cache] ?? 0) + 1;
 }
 
+/**
+ * Reads the service answered from PostgreSQL because a Redis call failed or
+ * timed out (status "bypass"). Not a bench failure: it is the service's own
+ * behavior under load, so it is reported with the figures it affects.
+ */
+export function bypassNote(t: LogTally): string[] {
+  const bypass = t.cache.bypass ?? 0;
+  if (bypass === 0) return [];
+  const reads = Object.values(t.cache).reduce((a, b) => a + b, 0);
+  return [
+    `${bypass} of ${reads} reads bypassed the cache to PostgreSQL (Redis failures logged: ${JSON.stringify(t.cacheUnavailable)})`,
+  ];
+}
+
 /** Hits over cache lookups, or undefined when there were none. */
 export function hitRatio(t: LogTally): number | undefined {
   const lookups = (t.cache.hit ?? 0) + (t.cache.miss ?? 0) + (t.cache.bypass ?? 0);

@@ -4,7 +4,7 @@
 import type { BenchContext } from "../context.js";
 import { fixedCallLoad, type FixedCall } from "../fixed-call-load.js";
 import { measurement, type Measurement } from "../measurement.js";
-import { hitRatio } from "../service-log.js";
+import { bypassNote, hitRatio } from "../service-log.js";
 import { BenchFailure, sampleCall, withLogTally } from "../validate.js";
 
 export interface FixedExpectation {
@@ -14,6 +14,8 @@ export interface FixedExpectation {
   checkReply?: (body: Buffer) => void;
   itemsPerCall?: number;
   notes?: string[];
+  /** Reads of warm keys only: a cache miss means the scenario is not measuring what it claims. */
+  allCached?: boolean;
 }
 
 export async function measureFixedCall(
@@ -44,15 +46,18 @@ export async function measureFixedCall(
   }
   if (result.errors > 0) throw new BenchFailure(`${name}: ${result.errors} failed calls`);
   const ratio = hitRatio(tally);
+  if (expect.allCached === true && (tally.cache.miss ?? 0) > 0) {
+    throw new BenchFailure(`${name}: expected only warm keys, the service logged ${JSON.stringify(tally.cache)}`);
+  }
   return measurement(name, kind, result.generator, o.connections * o.streamsPerConnection, result, {
     itemsPerCall: expect.itemsPerCall,
     extra: {
       loggedRpcs: tally.rpcs,
       loggedCodes: tally.codes,
-      ...(ratio === undefined ? {} : { cacheHitRatio: ratio }),
+      ...(ratio === undefined ? {} : { cacheHitRatio: ratio, cacheStatuses: tally.cache }),
       replyBytes: sample.body.length,
     },
-    notes: expect.notes,
+    notes: [...(expect.notes ?? []), ...bypassNote(tally)],
     serviceWindowUs: result.windowUs,
   });
 }

@@ -50,6 +50,7 @@ export function hit(ctx: BenchContext): Promise<Measurement> {
           throw new BenchFailure("Hit: the reply is not the requested profile");
         }
       },
+      allCached: true,
       notes: ["one warm key: h2load sends one fixed body and token"],
     },
   );
@@ -70,6 +71,7 @@ export function batch(ctx: BenchContext): Promise<Measurement> {
       status: GrpcStatus.OK,
       logCode: "OK",
       itemsPerCall: BATCH_SIZE,
+      allCached: true,
       checkReply: (body) => {
         const reply = decodeUnary(BatchGetProfilesResponseSchema, body);
         if (reply.profiles.length !== BATCH_SIZE) {
