@@ -9,6 +9,7 @@ import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import type { TokenVerifier } from "./auth/token-verifier.js";
 import { JoseTokenVerifier } from "./auth/token-verifier.js";
+import { CachingTokenVerifier } from "./auth/token-cache.js";
 import { EventPublisher } from "./events/publisher.js";
 import { errorSummary, type Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
@@ -167,7 +168,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   // With no JWT setting (development only; production refuses to start), a generated secret kept under DATA_DIR.
   const devSecret =
     config.jwt.secret === undefined && config.jwt.jwksUrl === undefined ? resolveDevSecret(config.dataDir).secret : undefined;
-  const verifier = options.verifier ?? new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret });
+  const verifier =
+    options.verifier ?? new CachingTokenVerifier(new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret }));
   const shutdown = new AbortController();
   // The services behind auth, with API metrics and info-level logs; health and reflection are not.
   const apiServices = new Set([ProfileService.typeName]);

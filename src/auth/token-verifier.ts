@@ -10,6 +10,13 @@ export interface TokenVerifier {
   verify(token: string): Promise<Caller>;
 }
 
+/** A verified token: its caller, and until when the token itself says it is valid. */
+export interface VerifiedToken {
+  caller: Caller;
+  /** The `exp` claim, in seconds since the epoch (required on every token we accept). */
+  expiresAt: number;
+}
+
 /** The token is missing, malformed, badly signed, expired or for someone else. */
 export class TokenRejectedError extends Error {
   constructor(reason: string) {
@@ -50,6 +57,10 @@ export class JoseTokenVerifier implements TokenVerifier {
   }
 
   async verify(token: string): Promise<Caller> {
+    return (await this.verifyToken(token)).caller;
+  }
+
+  async verifyToken(token: string): Promise<VerifiedToken> {
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key as Uint8Array, {
@@ -64,7 +75,11 @@ export class JoseTokenVerifier implements TokenVerifier {
     }
     if (typeof payload.sub !== "string" || payload.sub === "") throw new TokenRejectedError("token has no subject");
     const scope = typeof payload.scope === "string" ? payload.scope : "";
-    return { subject: payload.sub, scopes: new Set(scope.split(" ").filter((s) => s !== "")) };
+    return {
+      caller: { subject: payload.sub, scopes: new Set(scope.split(" ").filter((s) => s !== "")) },
+      // requiredClaims makes jose check that exp is present and a number.
+      expiresAt: payload.exp!,
+    };
   }
 }
 
