@@ -2,6 +2,8 @@
 // PostgreSQL and writes still succeed.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisCacheStore } from "../src/store/redis-cache-store.js";
+import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
 import { CountingDatabase } from "./support/counting-database.js";
 import { PrivateRedis } from "./support/private-redis.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
@@ -81,6 +83,26 @@ describe("with Redis stopped", () => {
     db.reset();
     expect((await svc.grpc.unary("getProfile", { userId: id }, token)).profile?.firstName).toBe("written while down");
     expect(db.count(/FROM profiles WHERE/)).toBe(0);
+  });
+});
+
+describe("a busy event loop", () => {
+  it("is not mistaken for a slow Redis: a reply that waited on our own loop still counts", async () => {
+    const client = createRedisClient({ url: redis.url, cluster: false });
+    expect(await waitUntilReady(client, 5000)).toBe(true);
+    const store = new RedisCacheStore(client, 100);
+    try {
+      await client.set("busy-loop-key", "v");
+      const read = store.getMany(["busy-loop-key"]);
+      // Block this process for three times the Redis timeout while the reply arrives.
+      const until = performance.now() + 300;
+      while (performance.now() < until) {
+        // busy
+      }
+      expect(await read).toEqual(["v"]);
+    } finally {
+      client.disconnect();
+    }
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from "ioredis";
+import { eventLoopLag } from "./event-loop-lag.js";
 import { CacheUnavailableError, REFRESH_PREFIX, refreshMarker, type CacheStore, type LeasedFill } from "./cache-store.js";
 
 // Single-key scripts only: a multi-key script would break on Redis Cluster.
@@ -96,9 +97,20 @@ export class RedisCacheStore implements CacheStore {
 
   // ioredis' commandTimeout covers a slow server; this also covers time spent
   // waiting to be written (a reconnecting client), so no call outlives the bound.
+  // The bound is on Redis's latency, not our own queueing: it stretches by the
+  // event loop's current lag, checked again when the timer fires.
   private bounded<T>(promise: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new CacheUnavailableError(new Error("timed out"))), this.timeoutMs);
+      const started = performance.now();
+      const expire = () => {
+        // Timers run before I/O callbacks in a loop turn: after a stall the reply may
+        // already be waiting, so the lag counts twice (the stall, then reading it).
+        const allowed = this.timeoutMs + 2 * eventLoopLag.current();
+        const elapsed = performance.now() - started;
+        if (elapsed < allowed) timer = setTimeout(expire, allowed - elapsed);
+        else reject(new CacheUnavailableError(new Error("timed out")));
+      };
+      let timer = setTimeout(expire, this.timeoutMs);
       promise.then(
         (value) => {
           clearTimeout(timer);
