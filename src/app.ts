@@ -153,7 +153,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   relay.start();
 
   const profiles = new Profiles(
-    new SqlProfileStore(stores.db, outbox),
+    new SqlProfileStore(stores.db),
     cache,
     keys,
     async (event) => {

@@ -82,7 +82,7 @@ describe.each([
   beforeAll(async () => {
     subject = await open();
     firstMigration = await migrate(subject.db);
-    sql = new SqlProfileStore(subject.db, new Outbox(subject.db));
+    sql = new SqlProfileStore(subject.db);
   });
   afterAll(() => subject?.destroy());
 
@@ -93,7 +93,7 @@ describe.each([
     await store.upsertProfile(id, { firstName: "Persisted" });
 
     const reopened = await subject.reopen();
-    sql = new SqlProfileStore(reopened, new Outbox(reopened));
+    sql = new SqlProfileStore(reopened);
     expect(await migrate(reopened)).toEqual([]);
     expect((await store.getProfiles([id])).get(id)?.firstName).toBe("Persisted");
   });

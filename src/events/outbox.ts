@@ -15,10 +15,6 @@ export type NewChange =
   | { type: "profile_deleted"; userId: string }
   | { type: "preferences_updated"; userId: string; fields: readonly string[] };
 
-/** Appends events inside a caller's transaction. */
-export interface EventRecorder {
-  append(tx: SqlExecutor, change: NewChange): Promise<ChangeEvent>;
-}
 
 interface EventRow {
   id: string;
@@ -35,9 +31,10 @@ const EVENT_COLUMNS = "e.id::text AS id, e.xid::text AS xid, e.type, e.user_id, 
 const LOCK_NAMESPACE = 1347;
 const PRUNE_LOCK = 1;
 
-export class Outbox implements EventRecorder {
+export class Outbox {
   constructor(private readonly db: Database) {}
 
+  /** Appends an event inside a caller's transaction (writes use `outboxSql` to do it in one statement). */
   async append(tx: SqlExecutor, change: NewChange): Promise<ChangeEvent> {
     const fields = change.type === "profile_deleted" ? [] : [...change.fields];
     const { rows } = await tx.query<{ id: string; xid: string; created_at: Date | string }>(
@@ -178,9 +175,42 @@ export class Outbox implements EventRecorder {
   }
 }
 
-/** Serializes all writes for one user, so their events commit in xid order. */
-export async function lockUser(tx: SqlExecutor, userId: string): Promise<void> {
-  await tx.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [LOCK_NAMESPACE, userId]);
+/**
+ * SQL pieces for writing a change and its event in one statement: one round
+ * trip, in autocommit, so the change and its event commit together.
+ */
+export const outboxSql = {
+  /**
+   * A CTE named `locked` that takes the user's write lock. Every write for a
+   * user reads from it before writing, so a user's writes run one at a time
+   * and get their xids, and so their outbox positions, in commit order.
+   */
+  lockUser: (userIdParam: string) =>
+    `locked AS (SELECT pg_advisory_xact_lock(${LOCK_NAMESPACE}, hashtext(${userIdParam}::text)) AS held)`,
+  /** A CTE named `event` appending one event per row of `source` (which returns user_id). */
+  appendFrom: (source: string, typeParam: string, fieldsParam: string) =>
+    `event AS (
+       INSERT INTO profile_events (type, user_id, updated_fields)
+       SELECT ${typeParam}::text, ${source}.user_id, ${fieldsParam}::text[] FROM ${source}
+       RETURNING id::text AS event_id, xid::text AS event_xid, created_at AS event_time)`,
+};
+
+/** The columns `outboxSql.appendFrom` adds to a statement's result. */
+export interface EventColumns {
+  event_id: string;
+  event_xid: string;
+  event_time: Date | string;
+}
+
+export function eventOf(row: EventColumns, change: NewChange): ChangeEvent {
+  return {
+    eventId: row.event_id,
+    position: { xid: BigInt(row.event_xid), id: BigInt(row.event_id) },
+    type: change.type,
+    userId: change.userId,
+    updatedFields: change.type === "profile_deleted" ? [] : [...change.fields],
+    time: new Date(row.event_time),
+  };
 }
 
 function toEvent(row: EventRow): ChangeEvent {

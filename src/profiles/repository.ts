@@ -3,14 +3,14 @@
 
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ChangeEvent } from "../events/change-event.js";
-import { lockUser, type EventRecorder } from "../events/outbox.js";
+import { eventOf, outboxSql, type EventColumns, type NewChange } from "../events/outbox.js";
 import type { Database, SqlExecutor } from "../store/database.js";
 import { EtagMismatchError, NotFoundError } from "./errors.js";
 import type { PreferencesPatch, PreferencesRecord, ProfilePatch, ProfileRecord } from "./records.js";
 
 /**
- * Every write runs in one transaction that also appends its event to the
- * outbox, so a change and its event commit together or not at all.
+ * Every write is one statement that also appends its event to the outbox, so
+ * a change and its event commit together or not at all, in one round trip.
  */
 export interface ProfileStore {
   getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>>;
@@ -34,6 +34,20 @@ export interface Written<T> {
 const PROFILE_COLUMNS = "user_id, first_name, last_name, bio, avatar_url, phone, created_at, updated_at, version";
 const PREFERENCES_COLUMNS =
   "user_id, theme, language, email_notifications, push_notifications, settings, updated_at, version";
+
+// Parameters in an INSERT ... SELECT list have no type context, so each is cast to its column's type.
+const columnType: Record<string, string> = {
+  first_name: "text",
+  last_name: "text",
+  bio: "text",
+  avatar_url: "text",
+  phone: "text",
+  theme: "text",
+  language: "text",
+  email_notifications: "boolean",
+  push_notifications: "boolean",
+  settings: "jsonb",
+};
 
 const profileColumnOf: Record<keyof ProfilePatch, string> = {
   firstName: "first_name",
@@ -75,10 +89,7 @@ interface PreferencesRow {
 }
 
 export class SqlProfileStore implements ProfileStore {
-  constructor(
-    private readonly db: Database,
-    private readonly events: EventRecorder,
-  ) {}
+  constructor(private readonly db: Database) {}
 
   async getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>> {
     const out = new Map<string, ProfileRecord>();
@@ -111,14 +122,10 @@ export class SqlProfileStore implements ProfileStore {
 
   async upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>> {
     const columns = Object.keys(patch).map((k) => profileColumnOf[k as keyof ProfilePatch]);
-    const values = Object.values(patch);
-    return this.db.transaction(async (tx) => {
-      await lockUser(tx, userId);
-      const row = await upsert<ProfileRow>(tx, "profiles", PROFILE_COLUMNS, userId, columns, values, expectedVersion);
-      if (row === undefined) throw new EtagMismatchError("profile");
-      const event = await this.events.append(tx, { type: "profile_updated", userId, fields: columns });
-      return { record: toProfile(row), event };
-    });
+    const change = { type: "profile_updated", userId, fields: columns } as const;
+    const row = await write<ProfileRow>(this.db, "profiles", PROFILE_COLUMNS, change, Object.values(patch), expectedVersion);
+    if (row === undefined) throw new EtagMismatchError("profile");
+    return { record: toProfile(row), event: eventOf(row, change) };
   }
 
   async upsertPreferences(
@@ -128,75 +135,78 @@ export class SqlProfileStore implements ProfileStore {
   ): Promise<Written<PreferencesRecord>> {
     const columns = Object.keys(patch).map((k) => preferencesColumnOf[k as keyof PreferencesPatch]);
     const values = Object.entries(patch).map(([k, v]) => (k === "settings" ? JSON.stringify(v) : v));
-    return this.db.transaction(async (tx) => {
-      await lockUser(tx, userId);
-      const row = await upsert<PreferencesRow>(
-        tx,
-        "preferences",
-        PREFERENCES_COLUMNS,
-        userId,
-        columns,
-        values,
-        expectedVersion,
-      );
-      if (row === undefined) throw new EtagMismatchError("preferences");
-      const event = await this.events.append(tx, { type: "preferences_updated", userId, fields: columns });
-      return { record: toPreferences(row), event };
-    });
+    const change = { type: "preferences_updated", userId, fields: columns } as const;
+    const row = await write<PreferencesRow>(this.db, "preferences", PREFERENCES_COLUMNS, change, values, expectedVersion);
+    if (row === undefined) throw new EtagMismatchError("preferences");
+    return { record: toPreferences(row), event: eventOf(row, change) };
   }
 
   async deleteProfile(userId: string, expectedVersion?: number): Promise<ChangeEvent> {
-    return this.db.transaction(async (tx) => {
-      await lockUser(tx, userId);
-      const { rows } = await tx.query<{ version: string }>(
-        "DELETE FROM profiles WHERE user_id = $1 RETURNING version",
-        [userId],
-      );
-      const deleted = rows[0];
-      if (deleted === undefined) throw new NotFoundError("profile");
-      // Checked after the DELETE so the row lock makes check-and-delete atomic;
-      // throwing rolls the delete back.
-      if (expectedVersion !== undefined && Number(deleted.version) !== expectedVersion) {
-        throw new EtagMismatchError("profile");
-      }
-      await tx.query("DELETE FROM preferences WHERE user_id = $1", [userId]);
-      return this.events.append(tx, { type: "profile_deleted", userId });
-    });
+    const change = { type: "profile_deleted", userId } as const;
+    // One statement: lock, delete the profile (if its version matches), its
+    // preferences, and append the event, all or nothing.
+    const { rows } = await this.db.query<EventColumns>(
+      `WITH ${outboxSql.lockUser("$1")},
+       removed AS (
+         DELETE FROM profiles p USING locked
+         WHERE p.user_id = $1::uuid AND ($2::bigint IS NULL OR p.version = $2::bigint)
+         RETURNING p.user_id),
+       removed_preferences AS (
+         DELETE FROM preferences WHERE user_id = $1::uuid AND EXISTS (SELECT 1 FROM removed)),
+       ${outboxSql.appendFrom("removed", "$3", "'{}'")}
+       SELECT event_id, event_xid, event_time FROM event`,
+      [userId, expectedVersion ?? null, change.type],
+    );
+    const row = rows[0];
+    if (row !== undefined) return eventOf(row, change);
+    // Nothing deleted: say whether there was nothing, or the etag was stale.
+    const { rowCount } = await this.db.query("SELECT 1 FROM profiles WHERE user_id = $1", [userId]);
+    throw rowCount === 0 ? new NotFoundError("profile") : new EtagMismatchError("profile");
   }
 }
 
 /**
- * Without an expected version: INSERT ... ON CONFLICT DO UPDATE (PUT semantics).
- * With one: a conditional UPDATE, which returns nothing when the row is missing
- * or its version differs.
+ * A row write and its event in one statement, behind the user's write lock.
+ * Without an expected version: INSERT ... ON CONFLICT DO UPDATE (PUT
+ * semantics). With one: a conditional UPDATE, which writes nothing (and
+ * returns undefined) when the row is missing or its version differs.
  */
-async function upsert<R>(
-  tx: SqlExecutor,
+async function write<R>(
+  db: SqlExecutor,
   table: "profiles" | "preferences",
   returning: string,
-  userId: string,
-  columns: readonly string[],
+  change: NewChange & { fields: readonly string[] },
   values: readonly unknown[],
   expectedVersion: number | undefined,
-): Promise<R | undefined> {
-  const params = [userId, ...values];
-  const placeholders = columns.map((_, i) => `$${i + 2}`);
+): Promise<(R & EventColumns) | undefined> {
+  const columns = change.fields;
+  const params: unknown[] = [change.userId, ...values, change.type, columns];
+  const valueParams = columns.map((c, i) => `$${i + 2}::${columnType[c]}`);
+  const typeParam = `$${columns.length + 2}`;
+  const fieldsParam = `$${columns.length + 3}`;
+  const returned = returning
+    .split(", ")
+    .map((c) => `t.${c}`)
+    .join(", ");
+  let written: string;
   if (expectedVersion !== undefined) {
-    const sets = columns.map((c, i) => `${c} = ${placeholders[i]}`).join(", ");
-    const { rows } = await tx.query<R>(
-      `UPDATE ${table} SET ${sets}, updated_at = now(), version = nextval('row_version_seq')
-       WHERE user_id = $1 AND version = $${params.length + 1}
-       RETURNING ${returning}`,
-      [...params, expectedVersion],
-    );
-    return rows[0];
+    params.push(expectedVersion);
+    const sets = columns.map((c, i) => `${c} = ${valueParams[i]}`).join(", ");
+    written = `UPDATE ${table} t SET ${sets}, updated_at = now(), version = nextval('row_version_seq')
+       FROM locked WHERE t.user_id = $1::uuid AND t.version = $${params.length}::bigint
+       RETURNING ${returned}`;
+  } else {
+    const sets = columns.map((c) => `${c} = EXCLUDED.${c}`).join(", ");
+    written = `INSERT INTO ${table} AS t (user_id, ${columns.join(", ")}, version)
+       SELECT $1::uuid, ${valueParams.join(", ")}, nextval('row_version_seq') FROM locked
+       ON CONFLICT (user_id) DO UPDATE SET ${sets}, updated_at = now(), version = nextval('row_version_seq')
+       RETURNING ${returned}`;
   }
-  const sets = columns.map((c) => `${c} = EXCLUDED.${c}`).join(", ");
-  const { rows } = await tx.query<R>(
-    `INSERT INTO ${table} (user_id, ${columns.join(", ")}, version)
-     VALUES ($1, ${placeholders.join(", ")}, nextval('row_version_seq'))
-     ON CONFLICT (user_id) DO UPDATE SET ${sets}, updated_at = now(), version = nextval('row_version_seq')
-     RETURNING ${returning}`,
+  const { rows } = await db.query<R & EventColumns>(
+    `WITH ${outboxSql.lockUser("$1")},
+     written AS (${written}),
+     ${outboxSql.appendFrom("written", typeParam, fieldsParam)}
+     SELECT written.*, event.event_id, event.event_xid, event.event_time FROM written CROSS JOIN event`,
     params,
   );
   return rows[0];
