@@ -44,6 +44,13 @@ async function createProfile(userId: string, firstName = "John"): Promise<string
   return res.profile!.etag;
 }
 
+/** Fills land just after the answer: wait until the key holds a value (or a "no such row" marker). */
+async function filled(svc: TestService, key: string): Promise<string> {
+  let raw: string | null = null;
+  await expect.poll(async () => (raw = await svc.redis.get(key)) !== null && !raw.startsWith("~lease:")).toBe(true);
+  return raw!;
+}
+
 function counter(name: "cacheHits" | "cacheMisses", cacheType: string): Promise<number> {
   return svc.app.metrics[name].get().then((m) => m.values.find((v) => v.labels.cache_type === cacheType)?.value ?? 0);
 }
@@ -62,7 +69,7 @@ describe("reads", () => {
     expect(db.count(PROFILE_SELECT)).toBe(1);
     expect(await counter("cacheMisses", "profile")).toBe(misses + 1);
 
-    const cached = JSON.parse((await svc.redis.get(key))!);
+    const cached = JSON.parse(await filled(svc, key));
     expect(Object.keys(cached).sort()).toEqual(
       ["user_id", "first_name", "last_name", "bio", "avatar_url", "phone", "created_at", "updated_at", "version"].sort(),
     );
@@ -83,6 +90,7 @@ describe("reads", () => {
     const id = randomUserId();
     await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, admin.token);
     await svc.grpc.unary("getPreferences", { userId: id }, admin.token);
+    await filled(svc, svc.keys.preferences(id));
     const ttl = await svc.redis.ttl(svc.keys.preferences(id));
     expect(ttl).toBeGreaterThan(590);
     expect(ttl).toBeLessThanOrEqual(600);
@@ -100,6 +108,8 @@ describe("reads", () => {
       await custom.grpc.unary("updateProfile", { userId: id, profile: { firstName: "t" } }, admin.token);
       await custom.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, admin.token);
       await custom.grpc.unary("getProfile", { userId: id, includePreferences: true }, admin.token);
+      await filled(custom, custom.keys.profile(id));
+      await filled(custom, custom.keys.preferences(id));
       const profileTtl = await custom.redis.ttl(custom.keys.profile(id));
       const preferencesTtl = await custom.redis.ttl(custom.keys.preferences(id));
       expect(profileTtl).toBeGreaterThan(32);
@@ -141,7 +151,7 @@ describe("reads", () => {
     expect(res.profiles).toHaveLength(5);
     expect(cache.count("getMany")).toBe(1);
     expect(db.queries.filter((q) => PROFILE_SELECT.test(q))).toEqual([expect.stringContaining("= ANY($1")]);
-    for (const id of ids) expect(await svc.redis.exists(svc.keys.profile(id))).toBe(1);
+    for (const id of ids) await filled(svc, svc.keys.profile(id));
 
     db.reset();
     await svc.grpc.unary("batchGetProfiles", { userIds: ids }, admin.token);
@@ -166,7 +176,7 @@ describe("invalidation", () => {
     const id = randomUserId();
     await createProfile(id, "Before");
     await svc.grpc.unary("getProfile", { userId: id }, admin.token);
-    expect(await svc.redis.exists(svc.keys.profile(id))).toBe(1);
+    await filled(svc, svc.keys.profile(id));
 
     await svc.grpc.unary("updateProfile", { userId: id, profile: { firstName: "After" }, updateMask: { paths: ["first_name"] } }, admin.token);
     expect(await svc.redis.exists(svc.keys.profile(id))).toBe(0);
@@ -179,6 +189,8 @@ describe("invalidation", () => {
     await createProfile(id);
     await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, admin.token);
     await svc.grpc.unary("getProfile", { userId: id, includePreferences: true }, admin.token);
+    await filled(svc, svc.keys.profile(id));
+    await filled(svc, svc.keys.preferences(id));
     await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "light" }, updateMask: { paths: ["theme"] } }, admin.token);
     expect(await svc.redis.exists(svc.keys.preferences(id))).toBe(0);
     expect(await svc.redis.exists(svc.keys.profile(id))).toBe(1);
@@ -190,7 +202,8 @@ describe("invalidation", () => {
     await createProfile(id);
     await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, admin.token);
     await svc.grpc.unary("getProfile", { userId: id, includePreferences: true }, admin.token);
-    expect(await svc.redis.exists(svc.keys.profile(id), svc.keys.preferences(id))).toBe(2);
+    await filled(svc, svc.keys.profile(id));
+    await filled(svc, svc.keys.preferences(id));
 
     await svc.grpc.unary("deleteProfile", { userId: id }, admin.token);
     expect(await svc.redis.exists(svc.keys.profile(id), svc.keys.preferences(id))).toBe(0);
@@ -226,7 +239,11 @@ describe("single flight", () => {
 
 describe("the stale-fill race", () => {
   // reader misses and reads version N → writer commits N+1 and invalidates → reader fills.
-  async function raceOnce(target: TestService, hold: { armed: string | undefined; reached?: () => void; release?: Promise<void> }) {
+  async function raceOnce(
+    target: TestService,
+    hold: { armed: string | undefined; reached?: () => void; release?: Promise<void> },
+    fillSettled: (key: string) => Promise<void>,
+  ) {
     const id = randomUserId();
     await target.grpc.unary("updateProfile", { userId: id, profile: { firstName: "old" } }, admin.token);
     const key = target.keys.profile(id);
@@ -247,6 +264,7 @@ describe("the stale-fill race", () => {
     expect((await slowRead).profile?.firstName).toBe("old"); // it overlapped the write, so old is a fair answer
     hold.armed = undefined;
 
+    await fillSettled(key);
     const cached = await target.redis.get(key);
     const after = await target.grpc.unary("getProfile", { userId: id }, admin.token);
     return { cached, after: after.profile!, write: write.profile! };
@@ -269,7 +287,9 @@ describe("the stale-fill race", () => {
     const { hold, hooks } = barrier();
     const raced = await startTestService({ label: "stale_fill", cacheHooks: hooks });
     try {
-      const { cached, after, write } = await raceOnce(raced, hold);
+      const rejectedFills = async () =>
+        (await raced.app.metrics.cacheFillsRejected.get()).values.find((v) => v.labels.cache_type === "profile")?.value ?? 0;
+      const { cached, after, write } = await raceOnce(raced, hold, () => expect.poll(rejectedFills).toBe(1));
       if (cached !== null) expect(JSON.parse(cached).first_name).toBe("new");
       expect(after.firstName).toBe("new");
       expect(after.etag).toBe(write.etag);
@@ -296,7 +316,7 @@ describe("the stale-fill race", () => {
       decorateStores: (stores) => ({ ...stores, cache: plainSet(stores.cache as RedisCacheStore, naiveRedis) }),
     });
     try {
-      const { cached, after } = await raceOnce(naive, hold);
+      const { cached, after } = await raceOnce(naive, hold, async (key) => void (await filled(naive, key)));
       expect(JSON.parse(cached!).first_name).toBe("old");
       expect(after.firstName).toBe("old");
     } finally {

@@ -114,7 +114,17 @@ export class CacheAside {
   ) {}
 
   async get<T>(entity: Entity<T>, id: string): Promise<Outcome<T>> {
-    const [outcome] = await this.read([{ entity, id } as Lookup]);
+    if (this.near !== undefined || (this.options.earlyRefreshBeta ?? 0) > 0) {
+      const [outcome] = await this.read([{ entity, id } as Lookup]);
+      return outcome as Outcome<T>;
+    }
+    // One key and nothing in front of Redis: read it, and lease it if it is
+    // absent, in a single round trip (SET NX GET), so a miss costs no extra trip.
+    const entry: Entry = { key: entity.key(id), lookup: { entity, id } as Lookup };
+    const lease = this.nextLease();
+    const current = await this.tryCache("get", () => this.cache.acquireLeases([entry.key], lease, this.options.leaseTtlMs));
+    const [outcome] =
+      current === undefined ? await this.loadDirect([entry], "bypass") : await this.afterLeasing([entry], current, lease, "hit");
     return outcome as Outcome<T>;
   }
 
@@ -148,7 +158,7 @@ export class CacheAside {
   async warm<T>(entity: Entity<T>, ids: readonly string[]): Promise<number> {
     const entries: Entry[] = [...new Set(ids)].map((id) => ({ key: entity.key(id), lookup: { entity, id } as Lookup }));
     if (entries.length === 0) return 0;
-    const lease = `${this.leasePrefix}${++this.leaseCounter}`;
+    const lease = this.nextLease();
     const current = await this.cache.acquireLeases(
       entries.map((e) => e.key),
       lease,
@@ -156,8 +166,10 @@ export class CacheAside {
     );
     const granted = entries.filter((_, i) => current[i] === null);
     if (granted.length === 0) return 0;
-    const outcomes = await this.loadAndFill(granted, lease);
-    return outcomes.filter((o) => o.value !== null).length;
+    const { outcomes, landed } = this.loadAndFill(granted, lease);
+    const found = (await outcomes).filter((o) => o.value !== null).length;
+    await landed;
+    return found;
   }
 
   /** One cache round trip for all entries, then leases, loads and fills for the misses. */
@@ -257,7 +269,7 @@ export class CacheAside {
 
   /** Takes leases on absent keys, fills those granted, and joins or waits on the rest. */
   private async lease(entries: readonly Entry[]): Promise<Outcome[]> {
-    const lease = `${this.leasePrefix}${++this.leaseCounter}`;
+    const lease = this.nextLease();
     const current = await this.tryCache("lease", () =>
       this.cache.acquireLeases(
         entries.map((e) => e.key),
@@ -266,7 +278,19 @@ export class CacheAside {
       ),
     );
     if (current === undefined) return this.loadDirect(entries, "miss");
+    return this.afterLeasing(entries, current, lease, "miss");
+  }
 
+  /**
+   * Acts on what an acquireLeases call found: fills the keys it was granted,
+   * and serves, joins or waits on the rest (with `status` for values found).
+   */
+  private afterLeasing(
+    entries: readonly Entry[],
+    current: readonly (string | null)[],
+    lease: string,
+    status: CacheStatus,
+  ): Promise<Outcome[]> {
     const results: (Outcome | Promise<Outcome>)[] = new Array(entries.length);
     const granted: Entry[] = [];
     const grantedAt: number[] = [];
@@ -275,55 +299,75 @@ export class CacheAside {
       if (seen.kind === "absent") {
         granted.push(entry);
         grantedAt.push(i);
-      } else {
-        results[i] = this.served(entry, seen, "miss") ?? this.afterObserving(entry, seen);
+        return;
       }
+      const found = this.served(entry, seen, status);
+      if (found !== undefined && status === "hit") this.metrics.cacheHits.inc({ cache_type: entry.lookup.entity.type });
+      if (found === undefined && status === "hit") this.metrics.cacheMisses.inc({ cache_type: entry.lookup.entity.type });
+      results[i] = found ?? this.afterObserving(entry, seen);
     });
     if (granted.length > 0) {
-      const filled = this.loadAndFill(granted, lease);
+      if (status === "hit") for (const e of granted) this.metrics.cacheMisses.inc({ cache_type: e.lookup.entity.type });
+      const { outcomes, landed } = this.loadAndFill(granted, lease);
       granted.forEach((entry, j) => {
-        const promise = filled.then((all) => all[j]!);
+        const promise = outcomes.then((all) => all[j]!);
         promise.catch(() => {});
         this.localFills.set(entry.key, { lease, promise });
         results[grantedAt[j]!] = promise;
       });
-      filled
-        .finally(() => {
-          for (const { key } of granted) if (this.localFills.get(key)?.lease === lease) this.localFills.delete(key);
-        })
-        .catch(() => {});
+      // Readers here that find our lease join our load until the fill has landed.
+      void landed.finally(() => {
+        for (const { key } of granted) if (this.localFills.get(key)?.lease === lease) this.localFills.delete(key);
+      });
     }
     return Promise.all(results);
   }
 
-  private async loadAndFill(entries: readonly Entry[], lease: string): Promise<Outcome[]> {
-    let loaded: Map<string, unknown>;
-    try {
-      loaded = await this.loadGrouped(entries);
-    } catch (err) {
-      // Release the leases so other readers do not wait out their TTL.
-      void this.tryCache("release", () =>
-        this.cache.fillLeased(entries.map(({ key }) => ({ key, lease, value: "", ttlSeconds: 0 }))),
-      );
-      throw err;
-    }
-    await this.hooks.afterLoad?.(entries.map((e) => e.key));
-
-    const fills: LeasedFill[] = entries.map(({ key, lookup }) => {
-      const value = loaded.get(key);
-      if (value === undefined) return { key, lease, value: NEGATIVE, ttlSeconds: this.options.negativeTtlSeconds };
-      const raw = lookup.entity.encode(value);
-      if (Buffer.byteLength(raw) > this.options.maxValueBytes) {
-        this.metrics.cacheValuesTooLarge.inc({ cache_type: lookup.entity.type });
-        return { key, lease, value: "", ttlSeconds: 0 };
+  /**
+   * Loads the leased rows; `outcomes` resolves as soon as PostgreSQL has
+   * answered, and the fill lands in the background (`landed`), so a miss
+   * costs no extra wait for Redis. The lease keeps the fill honest either way.
+   */
+  private loadAndFill(entries: readonly Entry[], lease: string): { outcomes: Promise<Outcome[]>; landed: Promise<void> } {
+    let settle!: (fills: readonly LeasedFill[] | undefined) => void;
+    const fillsReady = new Promise<readonly LeasedFill[] | undefined>((resolve) => (settle = resolve));
+    const outcomes = (async () => {
+      let loaded: Map<string, unknown>;
+      try {
+        loaded = await this.loadGrouped(entries);
+        await this.hooks.afterLoad?.(entries.map((e) => e.key));
+      } catch (err) {
+        // Release the leases so other readers do not wait out their TTL.
+        settle(entries.map(({ key }) => ({ key, lease, value: "", ttlSeconds: 0 })));
+        throw err;
       }
-      return { key, lease, value: raw, ttlSeconds: lookup.entity.ttlSeconds };
+      settle(entries.map(({ key, lookup }) => this.fillFor(key, lookup, lease, loaded.get(key))));
+      return entries.map(({ key }): Outcome => ({ value: loaded.get(key) ?? null, status: "miss" }));
+    })();
+    const landed = fillsReady.then(async (fills) => {
+      if (fills === undefined) return;
+      const ok = await this.tryCache("fill", () => this.cache.fillLeased(fills));
+      ok?.forEach((landedOne, i) => {
+        if (!landedOne && fills[i]!.ttlSeconds > 0) {
+          this.metrics.cacheFillsRejected.inc({ cache_type: entries[i]!.lookup.entity.type });
+        }
+      });
     });
-    const landed = await this.tryCache("fill", () => this.cache.fillLeased(fills));
-    landed?.forEach((ok, i) => {
-      if (!ok) this.metrics.cacheFillsRejected.inc({ cache_type: entries[i]!.lookup.entity.type });
-    });
-    return entries.map(({ key }) => ({ value: loaded.get(key) ?? null, status: "miss" }));
+    return { outcomes, landed };
+  }
+
+  private fillFor(key: string, lookup: Lookup, lease: string, value: unknown): LeasedFill {
+    if (value === undefined) return { key, lease, value: NEGATIVE, ttlSeconds: this.options.negativeTtlSeconds };
+    const raw = lookup.entity.encode(value);
+    if (Buffer.byteLength(raw) > this.options.maxValueBytes) {
+      this.metrics.cacheValuesTooLarge.inc({ cache_type: lookup.entity.type });
+      return { key, lease, value: "", ttlSeconds: 0 };
+    }
+    return { key, lease, value: raw, ttlSeconds: lookup.entity.ttlSeconds };
+  }
+
+  private nextLease(): string {
+    return `${this.leasePrefix}${++this.leaseCounter}`;
   }
 
   private refreshDue(entry: Entry, ttlMs: number): boolean {
@@ -334,11 +378,13 @@ export class CacheAside {
 
   /** Refills a key that is about to expire while readers keep getting its current value. */
   private async refreshEarly(entry: Entry, current: string): Promise<void> {
-    const lease = `${this.leasePrefix}${++this.leaseCounter}`;
+    const lease = this.nextLease();
     const mine = await this.tryCache("refresh", () => this.cache.beginRefresh(entry.key, current, lease));
     if (!mine) return;
     this.metrics.earlyRefreshes.inc({ cache_type: entry.lookup.entity.type });
-    await this.loadAndFill([entry], lease).catch((err: unknown) => this.onCacheError("refresh", err));
+    const { outcomes, landed } = this.loadAndFill([entry], lease);
+    await outcomes.catch((err: unknown) => this.onCacheError("refresh", err));
+    await landed;
   }
 
   /** Another filler holds the lease: poll for its value, then fall back to PostgreSQL. */

@@ -3,12 +3,6 @@ import { eventLoopLag } from "./event-loop-lag.js";
 import { CacheUnavailableError, REFRESH_PREFIX, refreshMarker, type CacheStore, type LeasedFill } from "./cache-store.js";
 
 // Single-key scripts only: a multi-key script would break on Redis Cluster.
-const ACQUIRE_LEASE = `
-local current = redis.call('GET', KEYS[1])
-if current then return current end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return false`;
-
 const FILL_LEASED = `
 local current = redis.call('GET', KEYS[1])
 local refreshing = '${REFRESH_PREFIX}' .. ARGV[1] .. '|'
@@ -31,7 +25,6 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1`;
 
 type ScriptedRedis = (Redis | Cluster) & {
-  psAcquireLease(key: string, lease: string, ttlMs: number): Promise<string | null>;
   psFillLeased(key: string, lease: string, value: string, ttlSeconds: number): Promise<number>;
   psGetWithTtl(key: string): Promise<[string | null, number]>;
   psBeginRefresh(key: string, current: string, marker: string): Promise<number>;
@@ -48,7 +41,6 @@ export class RedisCacheStore implements CacheStore {
     client: Redis | Cluster,
     private readonly timeoutMs: number,
   ) {
-    client.defineCommand("psAcquireLease", { numberOfKeys: 1, lua: ACQUIRE_LEASE });
     client.defineCommand("psFillLeased", { numberOfKeys: 1, lua: FILL_LEASED });
     client.defineCommand("psGetWithTtl", { numberOfKeys: 1, lua: GET_WITH_TTL });
     client.defineCommand("psBeginRefresh", { numberOfKeys: 1, lua: BEGIN_REFRESH });
@@ -62,8 +54,12 @@ export class RedisCacheStore implements CacheStore {
     return this.bounded(this.redis.mget(...keys));
   }
 
+  // SET NX GET (Redis 7.0+) stores the lease only if the key is absent, and
+  // returns what was there: read-or-lease in one native command, no script.
   acquireLeases(keys: readonly string[], lease: string, ttlMs: number): Promise<(string | null)[]> {
-    return this.bounded(Promise.all(keys.map((k) => this.redis.psAcquireLease(k, lease, ttlMs))));
+    return this.bounded(
+      Promise.all(keys.map((k) => this.redis.call("SET", k, lease, "PX", ttlMs, "NX", "GET") as Promise<string | null>)),
+    );
   }
 
   async fillLeased(entries: readonly LeasedFill[]): Promise<boolean[]> {
