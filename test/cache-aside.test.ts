@@ -385,6 +385,7 @@ describe("early refresh (XFetch)", () => {
     };
     try {
       expect(await aside.get(entity, "hot")).toEqual({ value: 1, status: "miss" });
+      await expect.poll(async () => (await aside.get(entity, "hot")).status).toBe("hit"); // the fill has landed
       const statuses: string[] = [];
       // Read for longer than the TTL: without early refresh the key would expire and miss.
       const until = Date.now() + 3000;

@@ -48,6 +48,8 @@ export class WatchHub implements CatchUpSource, ChangeListener {
   private retriesLeft = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  // With no watchers here the outbox is not read at all; the next watcher first skips to now.
+  private idle = true;
   // Ids of events already read, so a wake-up for one of them costs nothing.
   private readonly recentlyRead = new LRUCache<string, true>({ max: 10_000 });
 
@@ -85,6 +87,10 @@ export class WatchHub implements CatchUpSource, ChangeListener {
 
   private poll(): void {
     if (this.stopped) return;
+    if (this.all.size === 0) {
+      this.idle = true;
+      return;
+    }
     if (this.reading !== undefined) {
       this.readAgain = true;
       return;
@@ -95,6 +101,7 @@ export class WatchHub implements CatchUpSource, ChangeListener {
   /** Opens a watch from now, or after `from` (a resume token's position). */
   async open(filter: EventFilter, from: Position | undefined, reset: Watcher["reset"]): Promise<Watcher> {
     if (this.stopped) throw new ConnectError("server is shutting down; reconnect", Code.Unavailable);
+    if (this.idle) await this.skipToNow();
     if (from === undefined) {
       const watcher = new Watcher(filter, this.position, this.options.queueSize, this, reset);
       this.attach(watcher);
@@ -115,6 +122,16 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     await this.checkRetained(cursor);
     const complete = events.length < this.options.replayPageSize;
     return { events, readThrough: complete ? upTo : (events.at(-1)?.position ?? cursor), complete };
+  }
+
+  /**
+   * Everything below the watermark happened before anyone here was watching:
+   * move past it without reading it. (Resuming watchers replay it themselves.)
+   */
+  private async skipToNow(): Promise<void> {
+    const { watermark } = await this.outbox.readAfter(this.position, 0);
+    this.position = maxPosition(this.position, watermark);
+    this.idle = false;
   }
 
   goLive(watcher: Watcher): boolean {

@@ -346,6 +346,8 @@ export class CacheAside {
     })();
     const landed = fillsReady.then(async (fills) => {
       if (fills === undefined) return;
+      // After the answer has been written: the caller should not wait for our bookkeeping.
+      await new Promise((resolve) => setImmediate(resolve));
       const ok = await this.tryCache("fill", () => this.cache.fillLeased(fills));
       ok?.forEach((landedOne, i) => {
         if (!landedOne && fills[i]!.ttlSeconds > 0) {

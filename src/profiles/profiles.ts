@@ -89,8 +89,7 @@ export class Profiles {
     expectedVersion?: number,
   ): Promise<ProfileRecord> {
     const { record, event } = await this.store.upsertProfile(userId, patch, expectedVersion);
-    await this.invalidate(userId, [this.keys.profile(userId)]);
-    await this.onCommitted(event);
+    await this.afterCommit(userId, [this.keys.profile(userId)], event);
     return record;
   }
 
@@ -100,15 +99,23 @@ export class Profiles {
     expectedVersion?: number,
   ): Promise<PreferencesRecord> {
     const { record, event } = await this.store.upsertPreferences(userId, patch, expectedVersion);
-    await this.invalidate(userId, [this.keys.preferences(userId)]);
-    await this.onCommitted(event);
+    await this.afterCommit(userId, [this.keys.preferences(userId)], event);
     return record;
   }
 
   async deleteProfile(userId: string, expectedVersion?: number): Promise<void> {
     const event = await this.store.deleteProfile(userId, expectedVersion);
-    await this.invalidate(userId, [this.keys.profile(userId), this.keys.preferences(userId)]);
-    await this.onCommitted(event);
+    await this.afterCommit(userId, [this.keys.profile(userId), this.keys.preferences(userId)], event);
+  }
+
+  /**
+   * Invalidate, then publish. Both are issued in the same tick on the same
+   * Redis connection, so they travel in one pipelined round trip and Redis
+   * still runs the DEL before the PUBLISH: a subscriber that reads the cache
+   * on an event never finds the old value.
+   */
+  private async afterCommit(userId: string, keys: string[], event: ChangeEvent): Promise<void> {
+    await Promise.all([this.invalidate(userId, keys), this.onCommitted(event)]);
   }
 
   // The write has committed, so a cache failure must not fail the call: the
