@@ -17,6 +17,7 @@ import { hitSpread } from "./scenarios/hit-spread.js";
 import { missAndWrite } from "./scenarios/latency.js";
 import { stampede } from "./scenarios/stampede.js";
 import { zipfMix } from "./scenarios/zipf.js";
+import { earlyRefresh } from "./scenarios/early-refresh.js";
 import { attachServiceCpu } from "./service-profile.js";
 import { SERVICE_ENTRY } from "./service.js";
 import { openBench } from "./setup.js";
@@ -52,6 +53,9 @@ async function main(): Promise<void> {
     await phase("spread", "F-rpc and Hit over many warm keys (node)", () => hitSpread(ctx));
     await phase("latency", "floors, Miss and Write (node)", () => missAndWrite(ctx));
     await phase("zipf", "Zipf (node)", () => zipfMix(ctx));
+    await phase("xfetch", "Zipf with a short TTL, without and with early refresh (node, fresh instances)", () =>
+      earlyRefresh(ctx),
+    );
     // The stampede counts PostgreSQL's own statistics: nobody else may be connected.
     await stopServiceAndPool();
     let profileReport = "";

@@ -36,7 +36,7 @@ export interface BenchOptions {
   output: string;
 }
 
-export const SCENARIO_GROUPS = ["hit", "spread", "latency", "zipf", "stampede"] as const;
+export const SCENARIO_GROUPS = ["hit", "spread", "latency", "zipf", "xfetch", "stampede"] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--profiles N] [--duration S] [--warmup S]

@@ -57,9 +57,12 @@ function extraNote(x: Measurement): string {
   const bypass = statuses?.bypass ?? 0;
   const bypassed = bypass > 0 ? `; ${bypass} reads bypassed the cache (Redis timeouts)` : "";
   if (x.rounds !== undefined) return `rounds: ${x.rounds.map(fmt).join(", ")} calls/s${bypassed}`;
-  if (bypassed !== "" && x.name !== "Zipf") return bypassed.slice(2);
+  if (bypassed !== "" && !x.name.startsWith("Zipf")) return bypassed.slice(2);
   if (typeof e.pgQueries === "number") return `${e.pgQueries} PG queries, ${e.failed} failed`;
-  if (typeof e.cacheHitRatio === "number" && x.name === "Zipf") return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%${bypassed}`;
+  if (typeof e.cacheHitRatio === "number" && x.name.startsWith("Zipf")) {
+    const again = typeof e.repeatMisses === "number" ? `, ${e.repeatMisses} repeat misses` : "";
+    return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%${again}${bypassed}`;
+  }
   return "";
 }
 

@@ -13,10 +13,16 @@ export interface LogTally {
   cache: Record<string, number>;
   /** "cache unavailable; reading PostgreSQL" warnings, by operation (get, lease, fill, poll). */
   cacheUnavailable: Record<string, number>;
+  /**
+   * Misses on a key already read earlier in the same range: the key expired
+   * (or a write invalidated it) in between. Early refresh exists to remove the first kind.
+   */
+  repeatMisses: number;
 }
 
 export function tallyLog(file: string, from: number, to: number): LogTally {
-  const tally: LogTally = { rpcs: 0, codes: {}, cache: {}, cacheUnavailable: {} };
+  const tally: LogTally = { rpcs: 0, codes: {}, cache: {}, cacheUnavailable: {}, repeatMisses: 0 };
+  const seen = new Set<string>();
   const fd = openSync(file, "r");
   try {
     const chunk = Buffer.allocUnsafe(1 << 20);
@@ -27,9 +33,9 @@ export function tallyLog(file: string, from: number, to: number): LogTally {
       pos += n;
       const lines = (rest + chunk.toString("utf8", 0, n)).split("\n");
       rest = lines.pop() ?? "";
-      for (const line of lines) count(line, tally);
+      for (const line of lines) count(line, tally, seen);
     }
-    count(rest, tally);
+    count(rest, tally, seen);
   } finally {
     closeSync(fd);
   }
@@ -40,8 +46,10 @@ const CODE = /"code":"([A-Za-z]+)"/;
 const CACHE = /"cache":"([a-z]+)"/;
 
 const OPERATION = /"operation":"([a-z]+)"/;
+const READ = '"method":"profile.v1.ProfileService/GetProfile"';
+const USER = /"user_id":"([0-9a-f-]+)"/;
 
-function count(line: string, tally: LogTally): void {
+function count(line: string, tally: LogTally, seen: Set<string>): void {
   if (line.includes('"msg":"cache unavailable')) {
     const op = OPERATION.exec(line)?.[1] ?? "?";
     tally.cacheUnavailable[op] = (tally.cacheUnavailable[op] ?? 0) + 1;
@@ -53,6 +61,12 @@ function count(line: string, tally: LogTally): void {
   tally.codes[code] = (tally.codes[code] ?? 0) + 1;
   const cache = CACHE.exec(line)?.[1];
   if (cache !== undefined && cache !== "none") tally.cache[cache] = (tally.cache[cache] ?? 0) + 1;
+  if (line.includes(READ)) {
+    const user = USER.exec(line)?.[1];
+    if (user === undefined) return;
+    if (cache === "miss" && seen.has(user)) tally.repeatMisses++;
+    seen.add(user);
+  }
 }
 
 /**

@@ -72,6 +72,7 @@ export async function zipfMix(ctx: BenchContext): Promise<Measurement[]> {
       extra: {
         cacheHitRatio: hitRatio(measuredTally),
         cacheStatuses: measuredTally.cache,
+        repeatMisses: measuredTally.repeatMisses,
         readLatency: reads === undefined ? undefined : summarize(reads),
         writeLatency: writes === undefined ? undefined : summarize(writes),
         warmupSeconds: o.zipfWarmupMs / 1000,
