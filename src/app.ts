@@ -2,6 +2,7 @@
 // constructs adapters, so tests build the same app the binary runs.
 
 import type * as http2 from "node:http2";
+import { setMaxListeners } from "node:events";
 import { join } from "node:path";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
@@ -171,6 +172,8 @@ export async function createApp(options: AppOptions): Promise<App> {
   const verifier =
     options.verifier ?? new CachingTokenVerifier(new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret }));
   const shutdown = new AbortController();
+  // Every call in flight links its own signal to this one: many listeners are expected.
+  setMaxListeners(0, shutdown.signal);
   // The services behind auth, with API metrics and info-level logs; health and reflection are not.
   const apiServices = new Set([ProfileService.typeName]);
   const handler = nodeAdapter({
