@@ -28,12 +28,13 @@ const { values: args } = parseArgs({
   options: {
     watchers: { type: "string", default: "1000,10000" },
     writes: { type: "string", default: "20" },
-    sessions: { type: "string", default: "10" },
+    /** Streams per HTTP/2 connection, as a client library would spread them. */
+    "streams-per-session": { type: "string", default: "100" },
   },
 });
 const watcherCounts = args.watchers.split(",").map(Number);
 const writes = Number(args.writes);
-const sessionsPerRun = Number(args.sessions);
+const streamsPerSession = Number(args["streams-per-session"]);
 
 const SECRET = "bench-secret-that-is-at-least-32-bytes-long";
 const adminUrl = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -144,7 +145,7 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   const user = randomUUID();
   const watchToken = await token("bench-watcher", "profiles:watch");
   const writeToken = await token(user);
-  const sessions = Array.from({ length: sessionsPerRun }, () => http2.connect(url));
+  const sessions = Array.from({ length: Math.ceil(watchers / streamsPerSession) }, () => http2.connect(url));
   const writerSession = http2.connect(url);
   await unary(writerSession, "/profile.v1.ProfileService/UpdateProfile", UpdateProfileRequestSchema, UpdateProfileResponseSchema, { profile: { firstName: "warm" } }, writeToken);
 
@@ -154,10 +155,19 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   const received = new Array<number>(watchers).fill(0);
   let pending: { target: number; started: number; acked: number; arrivals: number[] } | undefined;
   let live = 0;
+  let failed = 0;
   const opened = performance.now();
   const request = frame(toBinary(WatchProfileEventsRequestSchema, create(WatchProfileEventsRequestSchema, { userIds: [user] })));
   const streams: http2.ClientHttp2Stream[] = [];
+  // Watchers arrive in waves of 500, as clients connecting over a few seconds would.
+  const openDeadline = Date.now() + 120_000;
   for (let i = 0; i < watchers; i++) {
+    if (i > 0 && i % 500 === 0) {
+      while (live < i) {
+        if (failed > 0 || Date.now() > openDeadline) throw new Error(`${live}/${i} watchers live, ${failed} failed`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
     const stream = sessions[i % sessions.length]!.request({
       ":method": "POST",
       ":path": "/profile.v1.ProfileService/WatchProfileEvents",
@@ -180,11 +190,17 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
         if (pending !== undefined && received[i] === pending.target) pending.arrivals.push(now);
       }),
     );
-    stream.on("error", () => {});
+    stream.on("error", (err) => {
+      failed++;
+      if (failed === 1) console.error(`a watch stream failed: ${String(err)}`);
+    });
     stream.end(request);
     streams.push(stream);
   }
-  while (live < watchers) await new Promise((r) => setTimeout(r, 20));
+  while (live < watchers) {
+    if (failed > 0 || Date.now() > openDeadline) throw new Error(`${live}/${watchers} watchers live, ${failed} failed`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const openSeconds = (performance.now() - opened) / 1000;
   await new Promise((r) => setTimeout(r, 1000));
   const rssPerWatcher = (rssBytes(pid) - rssBefore) / watchers;
