@@ -8,7 +8,6 @@ import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
-import type { TokenVerifier } from "./auth/token-verifier.js";
 import { JoseTokenVerifier } from "./auth/token-verifier.js";
 import { CachingTokenVerifier } from "./auth/token-cache.js";
 import { EventPublisher } from "./events/publisher.js";
@@ -53,7 +52,6 @@ export interface AppOptions {
   cacheHooks?: CacheAsideHooks;
   /** Wraps the stores the config opened (tests count queries and round trips this way). */
   decorateStores?: (stores: Stores) => Stores;
-  verifier?: TokenVerifier;
 }
 
 export interface Stores {
@@ -169,8 +167,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   // With no JWT setting (development only; production refuses to start), a generated secret kept under DATA_DIR.
   const devSecret =
     config.jwt.secret === undefined && config.jwt.jwksUrl === undefined ? resolveDevSecret(config.dataDir).secret : undefined;
-  const verifier =
-    options.verifier ?? new CachingTokenVerifier(new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret }));
+  const verifier = new CachingTokenVerifier(new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret }));
   const shutdown = new AbortController();
   // Every call in flight links its own signal to this one: many listeners are expected.
   setMaxListeners(0, shutdown.signal);
