@@ -60,7 +60,10 @@ function extraNote(x: Measurement): string {
   if (bypassed !== "" && !x.name.startsWith("Zipf")) return bypassed.slice(2);
   if (typeof e.pgQueries === "number") return `${e.pgQueries} PG queries, ${e.failed} failed`;
   if (typeof e.cacheHitRatio === "number" && x.name.startsWith("Zipf")) {
-    const again = typeof e.repeatMisses === "number" ? `, ${e.repeatMisses} repeat misses` : "";
+    const again =
+      typeof e.repeatMisses === "number"
+        ? `, ${e.repeatMisses} repeat misses (${String(e.repeatMissesHot)} on the 100 hottest keys)`
+        : "";
     return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%${again}${bypassed}`;
   }
   return "";

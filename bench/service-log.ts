@@ -18,10 +18,12 @@ export interface LogTally {
    * (or a write invalidated it) in between. Early refresh exists to remove the first kind.
    */
   repeatMisses: number;
+  /** The same, counted only for the keys in `hot` (the most popular ones). */
+  repeatMissesHot: number;
 }
 
-export function tallyLog(file: string, from: number, to: number): LogTally {
-  const tally: LogTally = { rpcs: 0, codes: {}, cache: {}, cacheUnavailable: {}, repeatMisses: 0 };
+export function tallyLog(file: string, from: number, to: number, hot: ReadonlySet<string> = new Set()): LogTally {
+  const tally: LogTally = { rpcs: 0, codes: {}, cache: {}, cacheUnavailable: {}, repeatMisses: 0, repeatMissesHot: 0 };
   const seen = new Set<string>();
   const fd = openSync(file, "r");
   try {
@@ -33,9 +35,9 @@ export function tallyLog(file: string, from: number, to: number): LogTally {
       pos += n;
       const lines = (rest + chunk.toString("utf8", 0, n)).split("\n");
       rest = lines.pop() ?? "";
-      for (const line of lines) count(line, tally, seen);
+      for (const line of lines) count(line, tally, seen, hot);
     }
-    count(rest, tally, seen);
+    count(rest, tally, seen, hot);
   } finally {
     closeSync(fd);
   }
@@ -49,7 +51,7 @@ const OPERATION = /"operation":"([a-z]+)"/;
 const READ = '"method":"profile.v1.ProfileService/GetProfile"';
 const USER = /"user_id":"([0-9a-f-]+)"/;
 
-function count(line: string, tally: LogTally, seen: Set<string>): void {
+function count(line: string, tally: LogTally, seen: Set<string>, hot: ReadonlySet<string>): void {
   if (line.includes('"msg":"cache unavailable')) {
     const op = OPERATION.exec(line)?.[1] ?? "?";
     tally.cacheUnavailable[op] = (tally.cacheUnavailable[op] ?? 0) + 1;
@@ -64,7 +66,10 @@ function count(line: string, tally: LogTally, seen: Set<string>): void {
   if (line.includes(READ)) {
     const user = USER.exec(line)?.[1];
     if (user === undefined) return;
-    if (cache === "miss" && seen.has(user)) tally.repeatMisses++;
+    if (cache === "miss" && seen.has(user)) {
+      tally.repeatMisses++;
+      if (hot.has(user)) tally.repeatMissesHot++;
+    }
     seen.add(user);
   }
 }

@@ -17,6 +17,8 @@ export interface NodeLoadOptions {
   logCodes: readonly string[];
   /** The call for operation `seq`, and the label its latency is also filed under. */
   next: (seq: number) => { call: FixedCall; label?: string };
+  /** Keys whose repeat misses the measured tally counts apart (see LogTally.repeatMissesHot). */
+  hotUserIds?: ReadonlySet<string>;
 }
 
 export async function nodeLoad(
@@ -49,7 +51,7 @@ export async function nodeLoad(
       }
     });
     if (result.errors > 0) throw new BenchFailure(`${result.errors} failed calls; first: ${result.firstError}`);
-    const measuredTally = tallyLog(ctx.service.logFile, measuredFrom, ctx.service.logSize());
+    const measuredTally = tallyLog(ctx.service.logFile, measuredFrom, ctx.service.logSize(), o.hotUserIds);
     return { run: result, tally, measuredTally };
   } finally {
     client.close();
