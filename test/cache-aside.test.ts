@@ -4,7 +4,7 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics } from "../src/metrics/metrics.js";
-import { CacheAside, type Entity } from "../src/profiles/cache-aside.js";
+import { CacheAside, type CacheAsideOptions, type Entity } from "../src/profiles/cache-aside.js";
 import type { LeasedFill } from "../src/store/cache-store.js";
 import { RedisCacheStore } from "../src/store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
@@ -326,17 +326,23 @@ describe("the stale-fill race", () => {
   });
 });
 
+/** A CacheAside straight on a Redis client of its own, for tests below the RPC layer. */
+async function redisCacheAside(options: Partial<CacheAsideOptions> = {}) {
+  const client = createRedisClient({ url: testRedisUrl, cluster: false });
+  expect(await waitUntilReady(client, 5000)).toBe(true);
+  const metrics = new Metrics();
+  const aside = new CacheAside(
+    new RedisCacheStore(client, 1000),
+    { leaseTtlMs: 2000, leaseWaitMs: 2000, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1 << 20, ...options },
+    metrics,
+  );
+  return { client, metrics, aside };
+}
+
 describe("the 1 MiB limit", () => {
   it("never caches a value over 1 MiB, and still answers", async () => {
     const prefix = uniqueKeyPrefix("big_values");
-    const client = createRedisClient({ url: testRedisUrl, cluster: false });
-    expect(await waitUntilReady(client, 5000)).toBe(true);
-    const metrics = new Metrics();
-    const aside = new CacheAside(
-      new RedisCacheStore(client, 1000),
-      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1024 * 1024 },
-      metrics,
-    );
+    const { client, metrics, aside } = await redisCacheAside({ maxValueBytes: 1024 * 1024 });
     const entity = (size: number): Entity<string> => ({
       type: "profile",
       ttlSeconds: 60,
@@ -362,14 +368,7 @@ describe("the 1 MiB limit", () => {
 describe("early refresh (XFetch)", () => {
   it("refills a hot key before it expires, so its readers never see a miss", async () => {
     const prefix = uniqueKeyPrefix("xfetch");
-    const client = createRedisClient({ url: testRedisUrl, cluster: false });
-    expect(await waitUntilReady(client, 5000)).toBe(true);
-    const metrics = new Metrics();
-    const aside = new CacheAside(
-      new RedisCacheStore(client, 1000),
-      { leaseTtlMs: 2000, leaseWaitMs: 2000, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1 << 20, earlyRefreshBeta: 2000 },
-      metrics,
-    );
+    const { client, metrics, aside } = await redisCacheAside({ earlyRefreshBeta: 2000 });
     let loads = 0;
     const entity: Entity<number> = {
       type: "profile",
