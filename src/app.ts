@@ -242,6 +242,7 @@ async function openStores(config: Config, log: Logger): Promise<Stores> {
           connectionString: config.databaseUrl,
           max: config.dbPoolSize,
           statementTimeoutMs: config.dbStatementTimeoutMs,
+          preparedStatements: config.dbPreparedStatements,
         });
   if (config.redisUrl === undefined) {
     const cache = new MemoryCacheStore({ maxBytes: config.memoryCacheMaxBytes });

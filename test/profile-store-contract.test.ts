@@ -142,6 +142,20 @@ describe.each([
     expect(updated.updatedAt.getTime()).toBeGreaterThan(created.updatedAt.getTime());
   });
 
+  it("writes the same columns whatever the order of the patch, and names them in column order", async () => {
+    const id = randomUserId();
+    const written = await sql.upsertProfile(id, { phone: "+81-90-1234-5678", bio: "b", firstName: "F" });
+    expect(written.record).toMatchObject({ firstName: "F", lastName: "", bio: "b", phone: "+81-90-1234-5678" });
+    expect(written.event.updatedFields).toEqual(["first_name", "bio", "phone"]);
+    const again = await sql.upsertProfile(id, { lastName: "L", firstName: "G" }, written.record.version);
+    expect(again.record).toMatchObject({ firstName: "G", lastName: "L", bio: "b", phone: "+81-90-1234-5678" });
+    expect(again.event.updatedFields).toEqual(["first_name", "last_name"]);
+
+    const prefs = await sql.upsertPreferences(id, { settings: { a: 1 }, pushNotifications: false, theme: "dark" });
+    expect(prefs.record).toMatchObject({ theme: "dark", pushNotifications: false, settings: { a: 1 } });
+    expect(prefs.event.updatedFields).toEqual(["theme", "push_notifications", "settings"]);
+  });
+
   it("refuses a write with a stale or unknown version", async () => {
     const id = randomUserId();
     const v1 = await store.upsertProfile(id, { firstName: "A" });
@@ -271,6 +285,38 @@ describe.each([
       return first.rows[0]!.p;
     });
     expect(typeof pid).toBe("number");
+  });
+});
+
+describe("PgDatabase prepared statements", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("prepared_statements");
+  });
+  afterAll(() => database?.drop());
+
+  const preparedOnConnection = (preparedStatements: boolean) => {
+    const db = new PgDatabase({ connectionString: database.url, max: 1, statementTimeoutMs: 10_000, preparedStatements });
+    return db
+      .withConnection(async (conn) => {
+        for (let i = 0; i < 3; i++) await conn.query("SELECT $1::int + 1 AS n", [i], { prepare: true });
+        await conn.query("SELECT $1::int + 2 AS n", [1]);
+        const { rows } = await conn.query<{ name: string; statement: string }>(
+          "SELECT name, statement FROM pg_prepared_statements ORDER BY name",
+        );
+        return rows;
+      })
+      .finally(() => db.close());
+  };
+
+  it("keeps a statement marked prepare prepared on the connection, under one name, and only that one", async () => {
+    const rows = await preparedOnConnection(true);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ name: expect.stringMatching(/^ps_[0-9a-f]{24}$/), statement: "SELECT $1::int + 1 AS n" });
+  });
+
+  it("prepares nothing when DB_PREPARED_STATEMENTS is off (a pooler that cannot keep them)", async () => {
+    expect(await preparedOnConnection(false)).toEqual([]);
   });
 });
 

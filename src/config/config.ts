@@ -23,6 +23,7 @@ export interface Config {
   readonly readMaxBytes: number;
   readonly dbPoolSize: number;
   readonly dbStatementTimeoutMs: number;
+  readonly dbPreparedStatements: boolean;
   readonly logLevel: string;
   readonly watchProgressIntervalSeconds: number;
   readonly watchQueueSize: number;
@@ -133,6 +134,7 @@ export function loadConfig(env: Env = process.env): Config {
     readMaxBytes: read.int("READ_MAX_BYTES", 256 * 1024, 1024, 64 * 1024 * 1024),
     dbPoolSize: read.int("DB_POOL_SIZE", 20, 1, 1000),
     dbStatementTimeoutMs: read.int("DB_STATEMENT_TIMEOUT_MS", 5000, 100, 600_000),
+    dbPreparedStatements: read.bool("DB_PREPARED_STATEMENTS", true),
     dataDir: read.string("DATA_DIR") ?? ".data",
     watchProgressIntervalSeconds: read.int("WATCH_PROGRESS_INTERVAL_SECONDS", 10, 1, 3600),
     watchQueueSize: read.int("WATCH_QUEUE_SIZE", 1000, 200, 1_000_000),

@@ -93,37 +93,24 @@ export class SqlProfileStore implements ProfileStore {
 
   async getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>> {
     const out = new Map<string, ProfileRecord>();
-    if (userIds.length === 0) return out;
-    const { rows } =
-      userIds.length === 1
-        ? await this.db.query<ProfileRow>(`SELECT ${PROFILE_COLUMNS} FROM profiles WHERE user_id = $1`, [userIds[0]])
-        : await this.db.query<ProfileRow>(`SELECT ${PROFILE_COLUMNS} FROM profiles WHERE user_id = ANY($1::uuid[])`, [
-            userIds,
-          ]);
-    for (const row of rows) out.set(row.user_id, toProfile(row));
+    for (const row of await selectByIds<ProfileRow>(this.db, "profiles", PROFILE_COLUMNS, userIds)) {
+      out.set(row.user_id, toProfile(row));
+    }
     return out;
   }
 
   async getPreferences(userIds: readonly string[]): Promise<Map<string, PreferencesRecord>> {
     const out = new Map<string, PreferencesRecord>();
-    if (userIds.length === 0) return out;
-    const { rows } =
-      userIds.length === 1
-        ? await this.db.query<PreferencesRow>(`SELECT ${PREFERENCES_COLUMNS} FROM preferences WHERE user_id = $1`, [
-            userIds[0],
-          ])
-        : await this.db.query<PreferencesRow>(
-            `SELECT ${PREFERENCES_COLUMNS} FROM preferences WHERE user_id = ANY($1::uuid[])`,
-            [userIds],
-          );
-    for (const row of rows) out.set(row.user_id, toPreferences(row));
+    for (const row of await selectByIds<PreferencesRow>(this.db, "preferences", PREFERENCES_COLUMNS, userIds)) {
+      out.set(row.user_id, toPreferences(row));
+    }
     return out;
   }
 
   async upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>> {
-    const columns = Object.keys(patch).map((k) => profileColumnOf[k as keyof ProfilePatch]);
+    const { columns, values } = inColumnOrder(patch, profileColumnOf);
     const change = { type: "profile_updated", userId, fields: columns } as const;
-    const row = await write<ProfileRow>(this.db, "profiles", PROFILE_COLUMNS, change, Object.values(patch), expectedVersion);
+    const row = await write<ProfileRow>(this.db, "profiles", PROFILE_COLUMNS, change, values, expectedVersion);
     if (row === undefined) throw new EtagMismatchError("profile");
     return { record: toProfile(row), event: eventOf(row, change) };
   }
@@ -133,8 +120,10 @@ export class SqlProfileStore implements ProfileStore {
     patch: PreferencesPatch,
     expectedVersion?: number,
   ): Promise<Written<PreferencesRecord>> {
-    const columns = Object.keys(patch).map((k) => preferencesColumnOf[k as keyof PreferencesPatch]);
-    const values = Object.entries(patch).map(([k, v]) => (k === "settings" ? JSON.stringify(v) : v));
+    const { columns, values } = inColumnOrder(
+      { ...patch, ...(patch.settings === undefined ? {} : { settings: JSON.stringify(patch.settings) }) },
+      preferencesColumnOf,
+    );
     const change = { type: "preferences_updated", userId, fields: columns } as const;
     const row = await write<PreferencesRow>(this.db, "preferences", PREFERENCES_COLUMNS, change, values, expectedVersion);
     if (row === undefined) throw new EtagMismatchError("preferences");
@@ -156,13 +145,47 @@ export class SqlProfileStore implements ProfileStore {
        ${outboxSql.appendFrom("removed", "$3", "'{}'")}
        SELECT event_id, event_xid, event_time FROM event`,
       [userId, expectedVersion ?? null, change.type],
+      { prepare: true },
     );
     const row = rows[0];
     if (row !== undefined) return eventOf(row, change);
     // Nothing deleted: say whether there was nothing, or the etag was stale.
-    const { rowCount } = await this.db.query("SELECT 1 FROM profiles WHERE user_id = $1", [userId]);
+    const { rowCount } = await this.db.query("SELECT 1 FROM profiles WHERE user_id = $1", [userId], { prepare: true });
     throw rowCount === 0 ? new NotFoundError("profile") : new EtagMismatchError("profile");
   }
+}
+
+/** One round trip for any number of ids; a single id gets the plain primary-key form. */
+async function selectByIds<R>(
+  db: SqlExecutor,
+  table: "profiles" | "preferences",
+  columns: string,
+  userIds: readonly string[],
+): Promise<R[]> {
+  if (userIds.length === 0) return [];
+  const { rows } =
+    userIds.length === 1
+      ? await db.query<R>(`SELECT ${columns} FROM ${table} WHERE user_id = $1`, [userIds[0]], { prepare: true })
+      : await db.query<R>(`SELECT ${columns} FROM ${table} WHERE user_id = ANY($1::uuid[])`, [userIds], { prepare: true });
+  return rows;
+}
+
+/**
+ * A patch's columns and values in the table's column order, whatever the
+ * order of the update mask, so each column set has one statement text.
+ */
+function inColumnOrder<P extends object>(
+  patch: P,
+  columnOf: Record<keyof P, string>,
+): { columns: string[]; values: unknown[] } {
+  const columns: string[] = [];
+  const values: unknown[] = [];
+  for (const field of Object.keys(columnOf) as (keyof P)[]) {
+    if (patch[field] === undefined) continue;
+    columns.push(columnOf[field]);
+    values.push(patch[field]);
+  }
+  return { columns, values };
 }
 
 /**
@@ -208,6 +231,8 @@ async function write<R>(
      ${outboxSql.appendFrom("written", typeParam, fieldsParam)}
      SELECT written.*, event.event_id, event.event_xid, event.event_time FROM written CROSS JOIN event`,
     params,
+    // One text per table, column set and etag-or-not: a bounded set.
+    { prepare: true },
   );
   return rows[0];
 }

@@ -6,8 +6,16 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * A hot statement from a small, fixed set of texts: an adapter may keep it
+   * prepared on each connection, so later calls skip parsing and planning.
+   */
+  prepare?: boolean;
+}
+
 export interface SqlExecutor {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
 }
 
 export interface Database extends SqlExecutor {

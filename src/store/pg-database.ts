@@ -1,7 +1,9 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import {
   DatabaseUnavailableError,
   type Database,
+  type QueryOptions,
   type QueryResult,
   type SqlExecutor,
 } from "./database.js";
@@ -11,10 +13,16 @@ export interface PgDatabaseOptions {
   max: number;
   statementTimeoutMs: number;
   connectionTimeoutMs?: number;
+  /**
+   * Honour `prepare` with named statements. Off for a pooler that cannot keep
+   * them (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+   */
+  preparedStatements?: boolean;
 }
 
 export class PgDatabase implements Database {
   private readonly pool: pg.Pool;
+  private readonly statements: StatementNames | undefined;
 
   constructor(options: PgDatabaseOptions) {
     this.pool = new pg.Pool({
@@ -27,11 +35,12 @@ export class PgDatabase implements Database {
     });
     // An idle client that loses its server emits here; without a listener the process would crash.
     this.pool.on("error", () => {});
+    this.statements = options.preparedStatements === false ? undefined : new StatementNames();
   }
 
-  async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  async query<R>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
     try {
-      const result = await this.pool.query(text, params as unknown[] | undefined);
+      const result = await this.pool.query(this.config(text, params, options));
       return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
     } catch (err) {
       throw classify(err);
@@ -60,11 +69,12 @@ export class PgDatabase implements Database {
       throw classify(err);
     }
     let broken: unknown;
+    const config = this.config.bind(this);
     try {
       return await fn({
-        async query<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        async query<R>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>> {
           try {
-            const result = await client.query(text, params as unknown[] | undefined);
+            const result = await client.query(config(text, params, options));
             return { rows: result.rows as R[], rowCount: result.rowCount ?? 0 };
           } catch (err) {
             const classified = classify(err);
@@ -81,6 +91,31 @@ export class PgDatabase implements Database {
 
   async close(): Promise<void> {
     await this.pool.end();
+  }
+
+  private config(text: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+    const values = params as unknown[] | undefined;
+    if (options?.prepare !== true || this.statements === undefined) return { text, values };
+    return { name: this.statements.nameOf(text), text, values };
+  }
+}
+
+/**
+ * pg prepares a named statement once per connection and then only binds it,
+ * saving PostgreSQL a parse and a plan per call. Names are derived from the
+ * text, so one name never stands for two texts.
+ */
+class StatementNames {
+  // Bounded by the fixed set of texts callers mark `prepare`.
+  private readonly names = new Map<string, string>();
+
+  nameOf(text: string): string {
+    let name = this.names.get(text);
+    if (name === undefined) {
+      name = `ps_${createHash("sha256").update(text).digest("hex").slice(0, 24)}`;
+      this.names.set(text, name);
+    }
+    return name;
   }
 }
 
