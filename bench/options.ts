@@ -16,7 +16,7 @@ export interface BenchOptions {
   streamsPerConnection: number;
   /** In flight for Miss and Write and their floors: latency goals are about unloaded round trips. */
   latencyConcurrency: number;
-  /** Alternating rounds of F-rpc and Hit (fixed call and Node): drift on a shared box hits both alike. */
+  /** Alternating rounds of each floor and its scenarios (Hit; Miss and Write): drift on a shared box hits both alike. */
   rounds: number;
   stampedeRequests: number;
   /** Hits each stampede instance serves first, so it runs warm code like a production replica. */
