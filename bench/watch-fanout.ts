@@ -13,10 +13,12 @@ import { readFileSync } from "node:fs";
 import * as http2 from "node:http2";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
-import { create, fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { fromBinary, type MessageInitShape } from "@bufbuild/protobuf";
 import * as hdr from "hdr-histogram-js";
 import { SignJWT } from "jose";
 import pg from "pg";
+import { decodeUnary, GrpcStatus, requestFrame } from "./grpc-wire.js";
+import { H2GrpcClient } from "./h2-client.js";
 import {
   UpdateProfileRequestSchema,
   UpdateProfileResponseSchema,
@@ -48,13 +50,6 @@ async function token(sub: string, scope = ""): Promise<string> {
     .sign(new TextEncoder().encode(SECRET));
 }
 
-function frame(bytes: Uint8Array): Buffer {
-  const out = Buffer.alloc(5 + bytes.length);
-  out.writeUInt32BE(bytes.length, 1);
-  Buffer.from(bytes).copy(out, 5);
-  return out;
-}
-
 /** Splits a gRPC byte stream into messages. */
 class FrameReader {
   private buffer: Buffer = Buffer.alloc(0);
@@ -69,32 +64,13 @@ class FrameReader {
   }
 }
 
-async function unary<I extends DescMessage, O extends DescMessage>(
-  session: http2.ClientHttp2Session,
-  path: string,
-  input: I,
-  output: O,
-  message: MessageInitShape<I>,
-  auth: string,
-): Promise<MessageShape<O>> {
-  return new Promise((resolve, reject) => {
-    const req = session.request({
-      ":method": "POST",
-      ":path": path,
-      "content-type": "application/grpc",
-      te: "trailers",
-      authorization: `Bearer ${auth}`,
-    });
-    const reader = new FrameReader();
-    let result: MessageShape<O> | undefined;
-    req.on("data", (chunk: Buffer) => reader.push(chunk, (b) => (result = fromBinary(output, b))));
-    req.on("trailers", (t) => {
-      if (t["grpc-status"] !== "0") reject(new Error(`grpc-status ${t["grpc-status"]}: ${t["grpc-message"]}`));
-    });
-    req.on("end", () => (result ? resolve(result) : reject(new Error("no response message"))));
-    req.on("error", reject);
-    req.end(frame(toBinary(input, create(input, message))));
+/** UpdateProfile as the given user; the reply's status must be OK. */
+async function update(client: H2GrpcClient, auth: string, init: MessageInitShape<typeof UpdateProfileRequestSchema>): Promise<void> {
+  const reply = await client.call("/profile.v1.ProfileService/UpdateProfile", requestFrame(UpdateProfileRequestSchema, init), {
+    authorization: `Bearer ${auth}`,
   });
+  if (reply.status !== GrpcStatus.OK) throw new Error(`UpdateProfile: grpc-status ${reply.status}: ${reply.message}`);
+  decodeUnary(UpdateProfileResponseSchema, reply.body);
 }
 
 function rssBytes(pid: number): number {
@@ -146,8 +122,8 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   const watchToken = await token("bench-watcher", "profiles:watch");
   const writeToken = await token(user);
   const sessions = Array.from({ length: Math.ceil(watchers / streamsPerSession) }, () => http2.connect(url));
-  const writerSession = http2.connect(url);
-  await unary(writerSession, "/profile.v1.ProfileService/UpdateProfile", UpdateProfileRequestSchema, UpdateProfileResponseSchema, { profile: { firstName: "warm" } }, writeToken);
+  const writer = await H2GrpcClient.connect(url, 1);
+  await update(writer, writeToken, { profile: { firstName: "warm" } });
 
   global.gc?.();
   await new Promise((r) => setTimeout(r, 500));
@@ -157,7 +133,7 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   let live = 0;
   let failed = 0;
   const opened = performance.now();
-  const request = frame(toBinary(WatchProfileEventsRequestSchema, create(WatchProfileEventsRequestSchema, { userIds: [user] })));
+  const request = requestFrame(WatchProfileEventsRequestSchema, { userIds: [user] });
   const streams: http2.ClientHttp2Stream[] = [];
   // Watchers arrive in waves of 500, as clients connecting over a few seconds would.
   const openDeadline = Date.now() + 120_000;
@@ -210,7 +186,7 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   let early = 0;
   for (let w = 1; w <= writes; w++) {
     pending = { target: w, started: performance.now(), acked: 0, arrivals: [] };
-    await unary(writerSession, "/profile.v1.ProfileService/UpdateProfile", UpdateProfileRequestSchema, UpdateProfileResponseSchema, { profile: { firstName: `w${w}` }, updateMask: { paths: ["first_name"] } }, writeToken);
+    await update(writer, writeToken, { profile: { firstName: `w${w}` }, updateMask: { paths: ["first_name"] } });
     pending.acked = performance.now();
     const deadline = Date.now() + 30_000;
     while (pending.arrivals.length < watchers && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
@@ -224,7 +200,7 @@ async function run(watchers: number, port: number, pid: number): Promise<RunResu
   }
   for (const s of streams) s.close();
   for (const s of sessions) s.close();
-  writerSession.close();
+  writer.close();
   await new Promise((r) => setTimeout(r, 1000));
   return { watchers, latency, fromStart, early, rssPerWatcher, openSeconds };
 }
