@@ -35,7 +35,10 @@ export async function withCleanup<T>(say: (m: string) => void, body: (cleanup: C
   const cleanup = new Cleanup(say);
   const interrupted = () => {
     say("interrupted; cleaning up");
-    void cleanup.runAll().finally(() => process.exit(130));
+    cleanup
+      .runAll()
+      .catch((err: unknown) => say(`cleanup failed: ${String(err)}`))
+      .finally(() => process.exit(130));
   };
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);

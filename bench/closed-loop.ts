@@ -2,7 +2,6 @@
 // one operation in flight. Only operations that start after the warm-up and
 // finish inside the window are measured.
 
-import { probeWindow } from "./contention.js";
 import { newHistogram, type Histogram } from "./latency.js";
 
 /** Thrown by an operation when its input (such as the supply of cold keys) has run out. */
@@ -16,50 +15,36 @@ export interface ClosedLoopOptions {
   concurrency: number;
   warmupMs: number;
   durationMs: number;
-  /**
-   * One operation; `seq` is unique across workers. Resolves on success (to a
-   * label when latencies should also be split by kind), rejects on failure.
-   */
-  op: (seq: number, worker: number) => Promise<string | void>;
+  /** One operation; `seq` is unique across workers. Rejects on failure. */
+  op: (seq: number) => Promise<unknown>;
 }
 
-export interface ClosedLoopResult {
+export interface LoadRun {
   requests: number;
   errors: number;
   firstError?: string;
   /** The measured window; shorter than asked when the input ran out. */
   elapsedMs: number;
   histogram: Histogram;
-  /** Latencies per label the operation resolved to. */
-  byLabel: Map<string, Histogram>;
-  exhausted: boolean;
-  /** The measured window on the monotonic clock (µs), for matching CPU profile samples. */
-  windowUs: { fromUs: number; toUs: number };
-  /** Share of the machine's CPU other work used during the window (see contention.ts). */
-  foreignCpu?: number;
+  exhausted?: boolean;
 }
 
-export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoopResult> {
+export async function closedLoop(o: ClosedLoopOptions): Promise<LoadRun> {
   const histogram = newHistogram();
-  const monotonicStartUs = Number(process.hrtime.bigint() / 1000n);
-  const byLabel = new Map<string, Histogram>();
-  const start = performance.now();
-  const measureFrom = start + options.warmupMs;
-  let measureUntil = measureFrom + options.durationMs;
+  const measureFrom = performance.now() + o.warmupMs;
+  let measureUntil = measureFrom + o.durationMs;
   let seq = 0;
   let requests = 0;
   let errors = 0;
   let firstError: string | undefined;
   let exhausted = false;
 
-  const contention = probeWindow(options.warmupMs, options.durationMs);
-  const worker = async (w: number) => {
+  const worker = async () => {
     while (!exhausted) {
       const t0 = performance.now();
       if (t0 >= measureUntil) return;
-      let label: string | void;
       try {
-        label = await options.op(seq++, w);
+        await o.op(seq++);
       } catch (err) {
         if (err instanceof Exhausted) {
           exhausted = true;
@@ -75,31 +60,10 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<ClosedLoop
       const t1 = performance.now();
       if (t0 >= measureFrom && t1 <= measureUntil) {
         requests++;
-        const us = Math.max(1, Math.round((t1 - t0) * 1000));
-        histogram.recordValue(us);
-        if (label !== undefined) {
-          let h = byLabel.get(label);
-          if (h === undefined) byLabel.set(label, (h = newHistogram()));
-          h.recordValue(us);
-        }
+        histogram.recordValue(Math.max(1, Math.round((t1 - t0) * 1000)));
       }
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
-  // An exhausted run ends early; its probe still reports the planned window.
-  const foreignCpu = await contention;
-  return {
-    requests,
-    errors,
-    firstError,
-    elapsedMs: Math.max(0, measureUntil - measureFrom),
-    histogram,
-    byLabel,
-    exhausted,
-    foreignCpu,
-    windowUs: {
-      fromUs: monotonicStartUs + (measureFrom - start) * 1000,
-      toUs: monotonicStartUs + (measureUntil - start) * 1000,
-    },
-  };
+  await Promise.all(Array.from({ length: o.concurrency }, worker));
+  return { requests, errors, firstError, elapsedMs: Math.max(0, measureUntil - measureFrom), histogram, exhausted };
 }

@@ -1,18 +1,19 @@
-// Everything a scenario needs: the running service, the stores' clients for
-// the floors, tokens, and which profile indexes each scenario may touch (so a
-// "cold" key really is cold).
+// Everything a scenario needs: the running service and floor servers, the
+// stores' clients for the store floors, tokens, and which profile indexes each
+// scenario may touch (so a "cold" key really is cold).
 
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { Generator } from "./fixed-call-load.js";
+import type { FloorServers } from "./floors/servers.js";
+import type { Generator } from "./measurement.js";
+import type { Window } from "./measure.js";
 import type { BenchOptions } from "./options.js";
-import type { ServiceProcess } from "./service.js";
+import type { ServiceInstance } from "./service.js";
 
 export interface KeyRanges {
-  /** The one key the fixed-body hit scenario reads (h2load cannot vary the body). */
+  /** The one key the fixed-call hit scenarios read (h2load cannot vary the body). */
   hot: number;
-  /** [0, warm): keys warmed for the batch and the spread hit scenario. */
-  warm: number;
+  /** [0, BATCH_SIZE): the batch's keys. */
   /** [from, to): random targets of the write scenario. */
   write: readonly [number, number];
   /** [from, to): consumed in order by the miss scenario, so each key is read once. */
@@ -21,21 +22,21 @@ export interface KeyRanges {
   stampede: number;
 }
 
-export function keyRanges(profiles: number, warmKeys: number): KeyRanges {
+/** Profiles per BatchGetProfiles call. */
+export const BATCH_SIZE = 100;
+
+export function keyRanges(profiles: number): KeyRanges {
   const half = Math.floor(profiles / 2);
-  return {
-    hot: 0,
-    warm: warmKeys,
-    write: [warmKeys, half],
-    miss: [half, profiles - 1],
-    stampede: profiles - 1,
-  };
+  return { hot: 0, write: [BATCH_SIZE, half], miss: [half, profiles - 1], stampede: profiles - 1 };
 }
 
 export interface BenchContext {
   readonly options: BenchOptions;
+  /** For fixed calls at 64 in flight: h2load, or the Node client when h2load is missing. */
   readonly generator: Generator;
-  readonly service: ServiceProcess;
+  readonly window: Window;
+  readonly service: ServiceInstance;
+  readonly floors: FloorServers;
   /** The environment the service was started with, for more instances. */
   readonly serviceEnv: Readonly<Record<string, string>>;
   readonly workDir: string;
@@ -53,6 +54,8 @@ export interface BenchContext {
     /** The hot key's own user (reads itself, no scope). */
     readonly hotUser: string;
   };
+  /** A token signed with the service's secret. */
+  token(subject: string, scopes?: string[]): Promise<string>;
   readonly ranges: KeyRanges;
   say(message: string): void;
 }

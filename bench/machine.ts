@@ -1,3 +1,5 @@
+// The machine a run measured, printed with every table: figures mean little without it.
+
 import os from "node:os";
 
 export interface Machine {
@@ -9,6 +11,7 @@ export interface Machine {
   platform: string;
   /** 1-minute load average when the run started: other work on the box skews every figure. */
   loadAverageAtStart: number;
+  loadAverageAtEnd?: number;
   h2load?: string;
   postgres?: string;
   redis?: string;
@@ -23,6 +26,8 @@ export function describeMachine(): Machine {
     memoryGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     platform: `${os.type()} ${os.release()} ${os.arch()}`,
-    loadAverageAtStart: Math.round(os.loadavg()[0]! * 100) / 100,
+    loadAverageAtStart: loadAverage(),
   };
 }
+
+export const loadAverage = () => Math.round(os.loadavg()[0]! * 100) / 100;

@@ -8,7 +8,7 @@
 // the instances, and we wait for their backends to go before reading.
 
 import pg from "pg";
-import { sleep } from "./service.js";
+import { sleep } from "./child.js";
 
 export async function profileTableScans(dbUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: dbUrl });

@@ -15,35 +15,42 @@ export interface BenchResult {
   goals: GoalResult[];
 }
 
-export function renderTable(r: BenchResult): string {
-  const m = r.machine;
-  const lines = [
+export function describeMachine(m: Machine): string {
+  return [
     `machine: ${m.cores} × ${m.cpuModel}, ${m.memoryGiB} GiB, ${m.platform}, Node ${m.node}`,
-    `         ${m.postgres ?? "PostgreSQL ?"}; Redis ${m.redis ?? "?"}; ${m.h2load ?? "no h2load"}; load average at start ${m.loadAverageAtStart}`,
-    "",
-  ];
-  const head = ["", "gen", "in flight", "calls/s", "items/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "calls", "other CPU", "notes"];
+    `         ${m.postgres ?? "PostgreSQL ?"}; Redis ${m.redis ?? "?"}; ${m.h2load ?? "no h2load"}`,
+    `         load average ${m.loadAverageAtStart} at the start, ${m.loadAverageAtEnd ?? "?"} at the end`,
+  ].join("\n");
+}
+
+export function renderTable(r: BenchResult): string {
+  const head = ["", "gen", "in flight", "calls/s", "rounds", "p50 ms", "p90 ms", "p99 ms", "CPU/call", "other CPU"];
   const rows = r.measurements.map((x) => [
     x.name,
     x.generator,
     String(x.concurrency),
-    fmt(x.throughput),
-    x.itemsPerCall === 1 ? "" : fmt(x.throughput * x.itemsPerCall),
+    fmt(x.throughput) + (x.itemsPerCall === 1 ? "" : ` (${fmt(x.throughput * x.itemsPerCall)} items/s)`),
+    x.rounds.length === 1 ? "" : x.rounds.map((q) => fmt(q.throughput)).join(", "),
     ms(x.latency.p50),
     ms(x.latency.p90),
     ms(x.latency.p99),
-    ms(x.latency.p999),
-    String(x.requests),
+    x.cpuPerCallUs === undefined ? "" : `${x.cpuPerCallUs} µs`,
     x.foreignCpu === undefined ? "" : `${Math.round(x.foreignCpu * 100)}%`,
-    extraNote(x),
   ]);
-  lines.push(...columns([head, ...rows]));
-  lines.push(
-    "other CPU: share of the machine's CPU that unrelated processes (not the bench, its children, PostgreSQL or Redis) used during the window",
-  );
-  lines.push("");
-  lines.push(...columns([["scenario", "goal", "measured", "verdict"], ...r.goals.map((g) => [g.scenario, g.goal, g.measured, verdict(g.met)])]));
-  return lines.join("\n");
+  const verdict = (met: boolean | null) => (met === null ? "reported" : met ? "MET" : "MISSED");
+  return [
+    describeMachine(r.machine),
+    "",
+    ...columns([head, ...rows], [2, 3, 5, 6, 7, 8, 9]),
+    "calls/s: median over the rounds. CPU/call: the server process's own CPU (user + system) per call.",
+    "other CPU: the largest share of the machine that unrelated processes (not the bench, its children,",
+    "PostgreSQL or Redis) used in any round's window.",
+    "",
+    ...columns(
+      [["goal", "", "measured", "verdict"], ...r.goals.map((g) => [g.scenario, g.goal, g.measured, verdict(g.met)])],
+      [],
+    ),
+  ].join("\n");
 }
 
 export async function writeResult(path: string, r: BenchResult): Promise<void> {
@@ -51,36 +58,14 @@ export async function writeResult(path: string, r: BenchResult): Promise<void> {
   await writeFile(path, `${JSON.stringify(r, null, 2)}\n`);
 }
 
-function extraNote(x: Measurement): string {
-  const e = x.extra;
-  const statuses = e.cacheStatuses as Record<string, number> | undefined;
-  const bypass = statuses?.bypass ?? 0;
-  const bypassed = bypass > 0 ? `; ${bypass} reads bypassed the cache (Redis timeouts)` : "";
-  if (x.rounds !== undefined) return `rounds: ${x.rounds.map(fmt).join(", ")} calls/s${bypassed}`;
-  if (bypassed !== "" && !x.name.startsWith("Zipf")) return bypassed.slice(2);
-  if (typeof e.pgQueries === "number") return `${e.pgQueries} PG queries, ${e.failed} failed`;
-  if (typeof e.cacheHitRatio === "number" && x.name.startsWith("Zipf")) {
-    const again =
-      typeof e.repeatMisses === "number"
-        ? `, ${e.repeatMisses} repeat misses (${String(e.repeatMissesHot)} on the 100 hottest keys)`
-        : "";
-    return `hit ratio ${(e.cacheHitRatio * 100).toFixed(1)}%${again}${bypassed}`;
-  }
-  return "";
-}
-
-function verdict(met: boolean | null): string {
-  return met === null ? "reported" : met ? "MET" : "MISSED";
-}
-
 const fmt = (n: number) => (n >= 100 ? String(Math.round(n)) : n.toFixed(1));
 const ms = (n: number) => (n >= 10 ? n.toFixed(1) : n.toFixed(3));
 
-function columns(rows: string[][]): string[] {
+function columns(rows: string[][], rightAligned: number[]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) =>
     r
-      .map((cell, i) => (i === 0 || i === r.length - 1 || i === 1 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .map((cell, i) => (rightAligned.includes(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd(),
   );

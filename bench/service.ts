@@ -1,111 +1,76 @@
-// The service under test runs in a child process, as in production, which on
-// two cores also keeps the Node load generator's event loop and garbage
-// collector out of the service's. The entry is the real binary, src/main.ts.
+// The bench's view of the service: how an instance starts (the real binary,
+// src/main.ts) and where each protocol's calls go. Scenarios only ask
+// `endpoint(protocol)`: gRPC goes to PORT (grpc-js), Connect to HTTP_PORT
+// (Connect-ES, h2c).
 
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, statSync } from "node:fs";
-import { createServer } from "node:net";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { freePort } from "../test/support/child-process.js";
+import { startChild, type Child } from "./child.js";
 
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+export type Protocol = "grpc" | "connect";
+
+/** Something a measurement calls: a service instance's port for one protocol, or a floor server. */
+export interface Endpoint {
+  readonly label: string;
+  readonly url: string;
+  readonly protocol: Protocol;
+  readonly process: Child;
+  /** The service logs one line per RPC (checked after every run); the floors log nothing. */
+  readonly logsRpcs: boolean;
+}
+
+export interface ServiceInstance extends Child {
+  endpoint(protocol: Protocol): Endpoint;
+  /** The Prometheus text of GET /metrics. */
+  metrics(): Promise<string>;
+}
+
 export const SERVICE_ENTRY = "src/main.ts";
+const LISTENING = '"msg":"profile-service listening"';
 
-export interface ServiceOptions {
-  name: string;
-  /** Environment for src/main.ts (DATABASE_URL, REDIS_URL, JWT_SECRET, ...). */
-  env: Readonly<Record<string, string>>;
-  /** The service's stdout (its pino log) and stderr go here. */
-  logDir: string;
-  /** When set, run under `node --cpu-prof` and write the profile into this folder on exit. */
-  cpuProfileDir?: string;
-}
-
-export interface ServiceProcess {
-  readonly name: string;
-  readonly port: number;
-  readonly baseUrl: string;
-  readonly logFile: string;
-  /** Bytes logged so far; marks the start and end of a scenario in the log. */
-  logSize(): number;
-  /** SIGTERM (the binary closes its server and pools), then waits for exit. */
-  stop(): Promise<void>;
-}
-
-export async function startService(options: ServiceOptions): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  env: Readonly<Record<string, string>>,
+  logDir: string,
+  cpuProfileDir?: string,
+  /** Another checkout's entry (an absolute path), for comparing code (--baseline). */
+  entry: string = SERVICE_ENTRY,
+): Promise<ServiceInstance> {
   const port = await freePort();
-  const logFile = join(options.logDir, `${options.name}.log`);
-  const errFile = join(options.logDir, `${options.name}.stderr`);
-  const out = openSync(logFile, "w");
-  const err = openSync(errFile, "w");
-  const nodeArgs = ["--import", "tsx"];
-  if (options.cpuProfileDir !== undefined) nodeArgs.push("--cpu-prof", `--cpu-prof-dir=${options.cpuProfileDir}`);
-  const child = spawn(process.execPath, [...nodeArgs, SERVICE_ENTRY], {
-    cwd: REPO_ROOT,
+  const httpPort = await freePort();
+  const child = await startChild({
+    name,
+    entry,
+    logDir,
+    ready: LISTENING,
+    nodeArgs: cpuProfileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${cpuProfileDir}`],
+    // Scenarios decide what is warm.
     env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "production",
-      // Scenarios decide what is warm; the metrics port is not needed.
       WARMUP_LIMIT: "0",
       METRICS_PORT: "0",
-      ...options.env,
+      ...env,
       PORT: String(port),
+      HTTP_PORT: String(httpPort),
       HOST: "127.0.0.1",
     },
-    stdio: ["ignore", out, err],
   });
-  closeSync(out);
-  closeSync(err);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-
-  const describeFailure = () => `${options.name} failed to start:\n${tail(errFile)}${tail(logFile)}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(describeFailure());
-    if (readFileSync(logFile, "utf8").includes('"msg":"profile-service listening"')) break;
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(describeFailure());
-    }
-    await sleep(50);
-  }
-
+  const listening = readFileSync(child.logFile, "utf8")
+    .split("\n")
+    .find((line) => line.includes(LISTENING));
+  const metricsPort = /"metrics_port":(\d+)/.exec(listening ?? "")?.[1];
+  const urls: Record<Protocol, string> = {
+    grpc: `http://127.0.0.1:${port}`,
+    connect: `http://127.0.0.1:${httpPort}`,
+  };
   return {
-    name: options.name,
-    port,
-    baseUrl: `http://127.0.0.1:${port}`,
-    logFile,
-    logSize: () => statSync(logFile).size,
-    stop: () => stopChild(child, exited),
+    ...child,
+    endpoint: (protocol) => ({
+      label: `${name}, ${protocol}`,
+      url: urls[protocol],
+      protocol,
+      process: child,
+      logsRpcs: true,
+    }),
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
   };
 }
-
-async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill("SIGTERM");
-  // The graceful path waits for open HTTP/2 sessions; a stuck one must not hang the bench.
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function tail(file: string, lines = 20): string {
-  try {
-    return readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
-  } catch {
-    return "";
-  }
-}
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 // Brings up what every run needs: a seeded database of its own, a Redis key
-// prefix of its own, a JWT secret, the service, and clients for the floors.
-// Each step registers its undo with the run's Cleanup.
+// prefix of its own, a JWT secret, the service, the bare floor servers, and
+// clients for the store floors. Each step registers its undo with the run's
+// Cleanup.
 
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -8,18 +9,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import pg from "pg";
+import { mintToken } from "../src/auth/mint-token.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
+import { getProfile } from "./calls.js";
 import type { Cleanup } from "./cleanup.js";
 import { keyRanges, type BenchContext } from "./context.js";
-import type { Generator } from "./fixed-call-load.js";
+import { startFloorServers } from "./floors/servers.js";
+import { H2Client } from "./h2-client.js";
 import { h2loadVersion } from "./h2load.js";
 import { profileId } from "./ids.js";
 import { describeMachine, type Machine } from "./machine.js";
+import type { Generator } from "./measurement.js";
 import type { BenchOptions } from "./options.js";
 import { deleteByPrefix } from "./redis-keys.js";
 import { adminQuery, createBenchDatabase, seedProfiles } from "./seed.js";
 import { SERVICE_ENTRY, startService } from "./service.js";
-import { mintToken, newJwtSecret } from "./tokens.js";
 
 export interface Bench {
   ctx: BenchContext;
@@ -33,20 +37,19 @@ export async function openBench(
   options: BenchOptions,
   cleanup: Cleanup,
   say: (m: string) => void,
-  extra: { cpuProfileDir?: string } = {},
+  cpuProfileDir?: string,
 ): Promise<Bench> {
   const machine = describeMachine();
-  const h2load = options.useH2load ? h2loadVersion() : undefined;
+  machine.h2load = options.useH2load ? h2loadVersion() : undefined;
   let generator: Generator = "h2load";
-  if (h2load === undefined) {
+  if (machine.h2load === undefined) {
     generator = "node";
     say(
       options.useH2load
-        ? "h2load not found (Debian: apt-get install nghttp2-client); fixed-call scenarios use the Node client instead"
-        : "--no-h2load: fixed-call scenarios use the Node client",
+        ? "h2load not found (Debian: apt-get install nghttp2-client); fixed calls use the Node client instead"
+        : "--no-h2load: fixed calls use the Node client",
     );
   }
-  machine.h2load = h2load;
 
   const runId = randomBytes(4).toString("hex");
   const keyPrefix = `bench:${runId}:`;
@@ -74,7 +77,8 @@ export async function openBench(
   cleanup.add(`Redis keys ${keyPrefix}*`, () => deleteByPrefix(redis, keyPrefix));
   machine.redis = /redis_version:(\S+)/.exec(await redis.info("server"))?.[1];
 
-  const secret = newJwtSecret();
+  const secret = randomBytes(32).toString("base64url");
+  const token = (subject: string, scopes: string[] = []) => mintToken({ secret, subject, scopes, ttl: "4h" });
   const serviceEnv = {
     DATABASE_URL: db.url,
     REDIS_URL: options.redisUrl,
@@ -84,28 +88,39 @@ export async function openBench(
     DB_POOL_SIZE: String(options.dbPoolSize),
     ...options.serviceEnv,
   };
-  say(`starting the service (node --import tsx ${SERVICE_ENTRY}${extra.cpuProfileDir === undefined ? "" : " under --cpu-prof"})`);
-  const service = await startService({ name: "service", env: serviceEnv, logDir: workDir, cpuProfileDir: extra.cpuProfileDir });
+  say(`starting the service (node --import tsx ${SERVICE_ENTRY}${cpuProfileDir === undefined ? "" : " --cpu-prof"})`);
+  const service = await startService("service", serviceEnv, workDir, cpuProfileDir);
   const stopService = cleanup.add("service", () => service.stop());
   const pgPool = new pg.Pool({ connectionString: db.url, max: options.dbPoolSize });
   const endPool = cleanup.add("floor pool", () => pgPool.end());
 
-  const ranges = keyRanges(options.profiles, options.warmKeys);
+  const ranges = keyRanges(options.profiles);
+  const hotId = profileId(ranges.hot);
+  const tokens = {
+    reader: await token(crypto.randomUUID(), ["profiles:read"]),
+    writer: await token(crypto.randomUUID(), ["profiles:read", "profiles:write"]),
+    hotUser: await token(hotId),
+  };
+  // The floors answer with the service's own reply for the hot profile, so they move the same bytes as a hit.
+  const client = await H2Client.connect(service.endpoint("grpc").url, 1);
+  const reply = await client.call(getProfile("grpc", hotId, tokens.hotUser)).finally(() => client.close());
+  say("starting the bare floor servers (node:http2, grpc-js, Connect-ES)");
+  const floors = await startFloorServers(reply, workDir, (name, stop) => cleanup.add(name, stop));
+
   const ctx: BenchContext = {
     options,
     generator,
+    window: { warmupMs: options.warmupMs, durationMs: options.durationMs },
     service,
+    floors,
     serviceEnv,
     workDir,
     keyPrefix,
     dbUrl: db.url,
     redis,
     pgPool,
-    tokens: {
-      reader: await mintToken(secret, crypto.randomUUID(), "profiles:read"),
-      writer: await mintToken(secret, crypto.randomUUID(), "profiles:read profiles:write"),
-      hotUser: await mintToken(secret, profileId(ranges.hot)),
-    },
+    tokens,
+    token,
     ranges,
     say,
   };

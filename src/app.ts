@@ -3,63 +3,47 @@
 
 import type * as http2 from "node:http2";
 import { setMaxListeners } from "node:events";
-import { join } from "node:path";
-import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
 import type { Config } from "./config/config.js";
 import { JoseTokenVerifier } from "./auth/token-verifier.js";
 import { CachingTokenVerifier } from "./auth/token-cache.js";
 import { EventPublisher } from "./events/publisher.js";
-import { errorSummary, type Logger } from "./log/logger.js";
+import type { Logger } from "./log/logger.js";
 import { Metrics } from "./metrics/metrics.js";
-import { CacheAside, MAX_CACHE_VALUE_BYTES, type CacheAsideHooks } from "./profiles/cache-aside.js";
-import { cacheKeys, channels } from "./profiles/cache-keys.js";
-import { profileHandlers } from "./profiles/handlers.js";
-import { NearCache } from "./profiles/near-cache.js";
+import { CacheAside, type CacheAsideOptions } from "./cache/cache-aside.js";
+import { channels } from "./events/channels.js";
+import { cacheKeys, type CacheKeys } from "./cache/cache-keys.js";
 import { Profiles } from "./profiles/profiles.js";
+import { SuspectKeys } from "./cache/suspect-keys.js";
 import { warmUp, type WarmupResult } from "./profiles/warmup.js";
-import { SqlProfileStore } from "./profiles/repository.js";
-import { authInterceptor } from "./server/auth-interceptor.js";
-import { nodeAdapter } from "./server/node-adapter.js";
-import { rpcObserver } from "./server/rpc-observer.js";
+import { ProfileRepository } from "./profiles/repository.js";
 import { Outbox } from "./events/outbox.js";
-import { EventRelay } from "./events/relay.js";
-import { WatchHub } from "./events/watch-hub.js";
+import { EventRelay, type EventRelayOptions } from "./events/relay.js";
+import { WatchHub, type WatchHubSettings } from "./events/watch-hub.js";
+import { WatchSlots } from "./events/watch-slots.js";
 import { ChangeFeed } from "./events/change-feed.js";
-import { nodeRequestKey, watchHandler } from "./events/watch-handler.js";
 import { HealthStatus, ServingStatus } from "./server/health.js";
-import { registerStandardServices } from "./server/standard-services.js";
-import type { CacheStats } from "./store/cache-stats.js";
-import type { CacheStore } from "./store/cache-store.js";
-import type { Database } from "./store/database.js";
-import type { EventBus } from "./store/event-bus.js";
+import { Calls } from "./api/call.js";
+import { RpcObserver } from "./api/observe.js";
+import { profileApi } from "./api/service.js";
+import { Code, RpcError } from "./api/status.js";
+import { apiServices, connectTransport } from "./server/connect-transport.js";
+import { grpcTransport, type GrpcTransport } from "./server/grpc-transport.js";
 import { migrate } from "./store/migrations.js";
-import { PgDatabase } from "./store/pg-database.js";
-import { RedisCacheStats } from "./store/redis-cache-stats.js";
-import { RedisCacheStore } from "./store/redis-cache-store.js";
-import { createRedisClient, waitUntilReady } from "./store/redis-client.js";
-import { RedisEventBus } from "./store/redis-event-bus.js";
-import { MemoryCacheStore } from "./store/memory-cache-store.js";
-import { MemoryEventBus } from "./store/memory-event-bus.js";
-import { PGliteDatabase } from "./store/pglite-database.js";
+import { openStores, openWarmupSource, usesRedis, type Stores } from "./store/open-stores.js";
+import { UnfinishedEvents } from "./events/unfinished-events.js";
+import { ConsistencyChecker } from "./consistency/consistency-checker.js";
+import { EvictionPolicyWatch } from "./store/eviction-policy-watch.js";
 import { resolveDevSecret } from "./auth/dev-secret.js";
 
 export interface AppOptions {
   config: Config;
   log: Logger;
-  /** Test seam for the stale-fill race test. */
-  cacheHooks?: CacheAsideHooks;
   /** Wraps the stores the config opened (tests count queries and round trips this way). */
   decorateStores?: (stores: Stores) => Stores;
-}
-
-export interface Stores {
-  db: Database;
-  cache: CacheStore;
-  bus: EventBus;
-  /** For the cache gauges (redis_keyspace_hit_rate, cache_size_bytes). */
-  cacheStats?: CacheStats;
+  /** Test seam: failed invalidations tracked one by one before every read bypasses the cache. */
+  maxTrackedFailures?: number;
 }
 
 export interface App {
@@ -69,12 +53,18 @@ export interface App {
   readonly stores: Stores;
   readonly hub: WatchHub;
   readonly relay: EventRelay;
+  /** Samples cached keys against PostgreSQL every CONSISTENCY_CHECK_INTERVAL_MS (off by default); runOnce() any time. */
+  readonly consistency: ConsistencyChecker;
+  /** Redis' eviction settings, read at startup and periodically; undefined without Redis. */
+  readonly eviction: EvictionPolicyWatch | undefined;
   /** grpc.health.v1 statuses: SERVING once migrations ran; the owner keeps them current. */
   readonly health: HealthStatus;
   /** Which parts run embedded, and the development signing secret when no JWT setting is given. */
   readonly embedded: { database: boolean; cache: boolean; devSecret: string | undefined };
-  /** The HTTP/2 request handler serving gRPC, gRPC-Web and Connect. */
+  /** The request handler of the Connect port (Connect, gRPC-Web, and gRPC too). */
   readonly handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void;
+  /** The grpc-js server of the gRPC port, and its calls. */
+  readonly grpc: GrpcTransport;
   /** Warms the cache as configured (bounded by WARMUP_TIMEOUT_MS); never throws. */
   warmUp(): Promise<WarmupResult>;
   /** Makes handlers still running answer UNAVAILABLE (the last step of a graceful shutdown). */
@@ -92,99 +82,50 @@ export async function createApp(options: AppOptions): Promise<App> {
   const stores = options.decorateStores?.(opened) ?? opened;
   await migrate(stores.db);
   const keys = cacheKeys(config.redisKeyPrefix);
+  const eventChannels = channels(config.redisKeyPrefix);
   metrics.observeCache(stores.cacheStats, { profile: keys.profile(""), preferences: keys.preferences("") });
   const health = new HealthStatus([ProfileService.typeName]);
   health.setAll(ServingStatus.SERVING);
 
-  const near =
-    config.nearCacheMaxEntries > 0
-      ? new NearCache(keys, { maxEntries: config.nearCacheMaxEntries, maxAgeMs: config.nearCacheMaxAgeMs })
-      : undefined;
-  const cache = new CacheAside(
-    stores.cache,
-    {
-      leaseTtlMs: config.cacheLeaseTtlMs,
-      leaseWaitMs: config.cacheLeaseWaitMs,
-      negativeTtlSeconds: config.negativeCacheTtlSeconds,
-      breakerMs: 1000,
-      breakerThreshold: 3,
-      earlyRefreshBeta: config.earlyRefreshBeta,
-      maxValueBytes: MAX_CACHE_VALUE_BYTES,
-    },
-    metrics,
-    (operation, err) => log.warn({ operation, err: errorSummary(err) }, "cache unavailable; reading PostgreSQL"),
-    options.cacheHooks,
-    near,
-  );
-  const outbox = new Outbox(stores.db);
-  const eventChannels = channels(config.redisKeyPrefix);
-  const publisher = new EventPublisher(stores.bus, eventChannels, outbox, metrics, log);
-  const feed = new ChangeFeed(stores.bus, eventChannels, log);
-  const hub = new WatchHub(
-    outbox,
-    {
-      tailPageSize: 100,
-      replayPageSize: 500,
-      pollIntervalMs: config.eventPollIntervalMs,
-      progressIntervalMs: config.watchProgressIntervalSeconds * 1000,
-      queueSize: config.watchQueueSize,
-    },
-    metrics,
-    log,
-  );
-  await hub.start();
-  feed.add(hub);
-  if (near !== undefined) feed.add(near);
-  await feed.start();
-  const relay = new EventRelay(
-    outbox,
-    publisher,
-    {
-      intervalMs: config.eventRelayIntervalMs,
-      graceMs: config.eventRelayGraceMs,
-      batchSize: 500,
-      retentionHours: config.eventRetentionHours,
-      pruneIntervalMs: config.eventPruneIntervalSeconds * 1000,
-    },
-    metrics,
-    log,
-  );
-  relay.start();
+  // Keys this replica failed to invalidate: its own reads of them go to PostgreSQL until a DEL lands.
+  const suspect = new SuspectKeys(options.maxTrackedFailures);
+  const cache = new CacheAside({ store: stores.cache, metrics, suspect, log }, cacheAsideSettings(config));
 
+  const outbox = new Outbox(stores.db);
+  const hub = new WatchHub(outbox, watchHubSettings(config), metrics, log);
+  const unfinished = new UnfinishedEvents(suspect, options.maxTrackedFailures);
+  const shared = { outbox, unfinished, suspect, metrics, log };
+  const publisher = new EventPublisher(
+    { ...shared, cache, bus: stores.bus, keys, channels: eventChannels, localWatchers: hub },
+    { publishWaitsForInvalidation: config.redisCluster },
+  );
+  const relay = new EventRelay({ ...shared, publisher }, relaySettings(config));
   const profiles = new Profiles(
-    new SqlProfileStore(stores.db),
-    cache,
-    keys,
-    async (event) => {
-      hub.wake(event.eventId);
-      await publisher.publishCommitted(event);
-    },
-    metrics,
-    log,
+    { repository: new ProfileRepository(stores.db), cache, keys, commits: publisher },
     { profileTtlSeconds: config.profileCacheTtlSeconds, preferencesTtlSeconds: config.preferencesCacheTtlSeconds },
   );
+  const feed = new ChangeFeed(stores.bus, eventChannels, log);
+  await hub.start();
+  feed.add(hub);
+  await feed.start();
+  relay.start();
+  const { consistency, eviction } = startChecks(config, stores, keys, metrics, log);
 
-  // With no JWT setting (development only; production refuses to start), a generated secret kept under DATA_DIR.
-  const devSecret =
-    config.jwt.secret === undefined && config.jwt.jwksUrl === undefined ? resolveDevSecret(config.dataDir).secret : undefined;
-  const verifier = new CachingTokenVerifier(new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? devSecret }));
+  const devSecret = developmentSecret(config);
   const shutdown = new AbortController();
   // Every call in flight links its own signal to this one: many listeners are expected.
   setMaxListeners(0, shutdown.signal);
-  // The services behind auth, with API metrics and info-level logs; health and reflection are not.
-  const apiServices = new Set([ProfileService.typeName]);
-  const handler = nodeAdapter({
+  const { handler, grpc } = transports({
+    config,
+    profiles,
+    hub,
+    health,
+    metrics,
     log,
-    routes: (router) => {
-      router.service(ProfileService, { ...profileHandlers(profiles), watchProfileEvents: watchHandler(hub) });
-      // Health and reflection: same port, outside auth (it protects only the services named below).
-      registerStandardServices(router, health, [ProfileService], [file_google_rpc_error_details]);
-    },
-    contextValues: (req) => createContextValues().set(nodeRequestKey, req),
-    interceptors: [rpcObserver(metrics, log, apiServices), authInterceptor(verifier, apiServices)],
-    shutdownSignal: shutdown.signal,
-    readMaxBytes: config.readMaxBytes,
+    devSecret,
+    shutdown: shutdown.signal,
   });
+  metrics.initializeChannels(Object.values(eventChannels));
 
   return {
     config,
@@ -193,32 +134,27 @@ export async function createApp(options: AppOptions): Promise<App> {
     stores,
     hub,
     relay,
+    consistency,
+    eviction,
     health,
-    embedded: { database: config.databaseUrl === undefined, cache: config.redisUrl === undefined, devSecret },
+    embedded: { database: config.databaseUrl === undefined, cache: !usesRedis(config), devSecret },
     handler,
-    abortInFlight: () =>
-      shutdown.abort(new ConnectError("the server is shutting down; retry on another instance", Code.Unavailable)),
-    endStreams: (graceMs) => hub.shutdown(graceMs),
-    async warmUp() {
-      const { warmup } = config;
-      if (warmup.limit === 0) return { ids: 0, warmed: 0, ms: 0, timedOut: false };
-      const source =
-        warmup.databaseUrl === undefined
-          ? undefined
-          : new PgDatabase({ connectionString: warmup.databaseUrl, max: 1, statementTimeoutMs: warmup.timeoutMs });
-      try {
-        return await warmUp(
-          cache,
-          profiles.profileEntity,
-          { limit: warmup.limit, timeoutMs: warmup.timeoutMs, query: warmup.query, idSource: source ?? stores.db },
-          log,
-        );
-      } finally {
-        await source?.close();
-      }
+    grpc,
+    abortInFlight: () => {
+      const reason = new RpcError("the server is shutting down; retry on another instance", Code.Unavailable);
+      shutdown.abort(reason);
+      grpc.calls.abortAll(reason);
     },
+    endStreams: (graceMs) => hub.shutdown(graceMs),
+    warmUp: () =>
+      warmUp(
+        { cache, entity: profiles.profileEntity, openIdSource: () => openWarmupSource(config.warmup, stores.db), log },
+        config.warmup,
+      ),
     async close() {
       health.shutdown();
+      eviction?.stop();
+      await consistency.stop();
       await hub.shutdown(0);
       await feed.stop();
       await relay.stop();
@@ -229,34 +165,84 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
+/** The consistency checker (off unless CONSISTENCY_CHECK_INTERVAL_MS) and, with Redis, the eviction policy watch. */
+function startChecks(config: Config, stores: Stores, keys: CacheKeys, metrics: Metrics, log: Logger) {
+  const consistency = new ConsistencyChecker(stores.db, stores.cache, keys, metrics, log, config.consistency);
+  consistency.start();
+  const eviction =
+    stores.memoryPolicy &&
+    new EvictionPolicyWatch(stores.memoryPolicy, metrics, log, { intervalMs: config.redisMemoryCheckIntervalMs });
+  eviction?.start();
+  return { consistency, eviction };
+}
+
+/** With no JWT setting (development only; production refuses to start), a generated secret kept under DATA_DIR. */
+function developmentSecret(config: Config): string | undefined {
+  if (config.jwt.secret !== undefined || config.jwt.jwksUrl !== undefined) return undefined;
+  return resolveDevSecret(config.dataDir);
+}
+
 /**
- * A configured URL always means the real server, never a silent fallback. An
- * unset one means the embedded part: PGlite under DATA_DIR, or the in-process
- * cache and bus (one instance only: other replicas could not see them).
+ * The two transports over one API: grpc-js for the gRPC protocol on PORT,
+ * Connect-ES for Connect and gRPC-Web on HTTP_PORT. Health and reflection on
+ * both, outside auth (which protects only the API's services).
  */
-async function openStores(config: Config, log: Logger): Promise<Stores> {
-  const db =
-    config.databaseUrl === undefined
-      ? await PGliteDatabase.open(join(config.dataDir, "pglite"))
-      : new PgDatabase({
-          connectionString: config.databaseUrl,
-          max: config.dbPoolSize,
-          statementTimeoutMs: config.dbStatementTimeoutMs,
-          preparedStatements: config.dbPreparedStatements,
-        });
-  if (config.redisUrl === undefined) {
-    const cache = new MemoryCacheStore({ maxBytes: config.memoryCacheMaxBytes });
-    return { db, cache, bus: new MemoryEventBus(), cacheStats: cache };
-  }
-  const redis = createRedisClient({ url: config.redisUrl, cluster: config.redisCluster });
-  if (!(await waitUntilReady(redis, 2000))) {
-    log.warn("Redis is not reachable yet; serving from PostgreSQL until it is");
-  }
+function transports(o: {
+  config: Config;
+  profiles: Profiles;
+  hub: WatchHub;
+  health: HealthStatus;
+  metrics: Metrics;
+  log: Logger;
+  devSecret: string | undefined;
+  shutdown: AbortSignal;
+}): { handler: App["handler"]; grpc: GrpcTransport } {
+  const { config, metrics, log, health } = o;
+  const verifier = new CachingTokenVerifier(
+    new JoseTokenVerifier({ ...config.jwt, secret: config.jwt.secret ?? o.devSecret }),
+  );
+  const rpc = {
+    api: profileApi({ profiles: o.profiles, hub: o.hub, slots: new WatchSlots(config.watchLimits) }),
+    calls: new Calls(verifier),
+    observer: new RpcObserver(metrics, log, apiServices),
+    shutdownSignal: o.shutdown,
+    health,
+    extraFiles: [file_google_rpc_error_details],
+    readMaxBytes: config.readMaxBytes,
+    log,
+  };
+  const handler = connectTransport(rpc);
+  const grpc = grpcTransport({ ...rpc, limits: config.serverLimits, connectionAge: config.connectionAge });
+  metrics.initializeRpcs(handler.methods);
+  return { handler, grpc };
+}
+
+// How the settings a Config reads map onto the components' options (the rest keep their defaults).
+
+function watchHubSettings(config: Config): WatchHubSettings {
   return {
-    db,
-    cache: new RedisCacheStore(redis, config.redisTimeoutMs),
-    bus: new RedisEventBus(redis, config.redisTimeoutMs),
-    cacheStats: new RedisCacheStats(redis),
+    pollIntervalMs: config.eventPollIntervalMs,
+    progressIntervalMs: config.watchProgressIntervalSeconds * 1000,
+    queueSize: config.watchQueueSize,
+    // A quarter of the pool at most, so resuming watchers never crowd out ordinary calls.
+    catchUp: { concurrency: Math.max(1, Math.floor(config.dbPoolSize / 4)) },
   };
 }
 
+function relaySettings(config: Config): Partial<EventRelayOptions> {
+  return {
+    intervalMs: config.eventRelayIntervalMs,
+    graceMs: config.eventRelayGraceMs,
+    retentionHours: config.eventRetentionHours,
+    pruneIntervalMs: config.eventPruneIntervalSeconds * 1000,
+  };
+}
+
+function cacheAsideSettings(config: Config): Partial<CacheAsideOptions> {
+  return {
+    leaseTtlMs: config.cacheLeaseTtlMs,
+    leaseWaitMs: config.cacheLeaseWaitMs,
+    negativeTtlSeconds: config.negativeCacheTtlSeconds,
+    graceSeconds: config.cacheGraceSeconds,
+  };
+}

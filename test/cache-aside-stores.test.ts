@@ -4,8 +4,9 @@
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Metrics } from "../src/metrics/metrics.js";
-import { CacheAside, type CacheAsideHooks, type Entity } from "../src/profiles/cache-aside.js";
+import { CacheAside, type Entity } from "../src/cache/cache-aside.js";
 import type { CacheStore } from "../src/store/cache-store.js";
+import { FailurePolicy, GuardedCacheStore } from "../src/store/failure-policy.js";
 import { MemoryCacheStore } from "../src/store/memory-cache-store.js";
 import { RedisCacheStore } from "../src/store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
@@ -25,10 +26,13 @@ class Fixture {
   readonly metrics = new Metrics();
   readonly entity: Entity<string>;
   readonly aside: CacheAside;
-  /** While set, a load of this id stops after reading until `release` resolves. */
+  /** While set, a load of this id stops after reading (holds the SELECT's result) until `release` resolves. */
   hold: { id: string; reached: () => void; release: Promise<void> } | undefined;
 
-  constructor(readonly store: CacheStore, prefix: string) {
+  constructor(
+    readonly store: CacheStore,
+    prefix: string,
+  ) {
     this.entity = {
       type: "profile",
       ttlSeconds: 60,
@@ -38,25 +42,16 @@ class Fixture {
       load: async (ids) => {
         this.loads++;
         await new Promise((r) => setTimeout(r, 5));
-        return new Map(ids.flatMap((id) => (this.rows.has(id) ? [[id, this.rows.get(id)!] as const] : [])));
-      },
-    };
-    const hooks: CacheAsideHooks = {
-      afterLoad: async (keys) => {
+        const found = new Map(ids.flatMap((id) => (this.rows.has(id) ? [[id, this.rows.get(id)!] as const] : [])));
         const hold = this.hold;
-        if (hold !== undefined && keys.includes(this.entity.key(hold.id))) {
+        if (hold !== undefined && ids.includes(hold.id)) {
           hold.reached();
           await hold.release;
         }
+        return found;
       },
     };
-    this.aside = new CacheAside(
-      store,
-      { leaseTtlMs: 2000, leaseWaitMs: 500, negativeTtlSeconds: 30, breakerMs: 1000, breakerThreshold: 3, maxValueBytes: 1024 * 1024 },
-      this.metrics,
-      () => {},
-      hooks,
-    );
+    this.aside = new CacheAside({ store, metrics: this.metrics }, { leaseWaitMs: 500 });
   }
 
   async rejectedFills(): Promise<number> {
@@ -66,7 +61,14 @@ class Fixture {
 
 describe.each([
   ["MemoryCacheStore", () => new Fixture(new MemoryCacheStore({ maxBytes: 1024 * 1024 }), "")],
-  ["RedisCacheStore", () => new Fixture(new RedisCacheStore(redis, 1000), uniqueKeyPrefix("aside_stores"))],
+  [
+    "RedisCacheStore",
+    () =>
+      new Fixture(
+        new GuardedCacheStore(new RedisCacheStore(redis), new FailurePolicy({ timeoutMs: 1000 })),
+        uniqueKeyPrefix("aside_stores"),
+      ),
+  ],
 ])("CacheAside on %s", (_name, make) => {
   it("drops a fill whose lease a write voided, so the old value is never cached", async () => {
     const f = make();

@@ -56,7 +56,10 @@ describe("RedisCacheStats", () => {
       return usages.reduce<number>((a, b) => a + (b ?? 0), 0);
     };
 
-    const sizes = await new RedisCacheStats(redis, { sampleSize: 100 }).bytesByPrefix([prefixes.profile, prefixes.preferences]);
+    const sizes = await new RedisCacheStats(redis, { sampleSize: 100 }).bytesByPrefix([
+      prefixes.profile,
+      prefixes.preferences,
+    ]);
     expect(sizes).toEqual([await truth(prefixes.profile), await truth(prefixes.preferences)]);
   });
 
@@ -69,13 +72,20 @@ describe("RedisCacheStats", () => {
     const perKey = (await redis.memory("USAGE", `${prefixes.profile}0`))!;
 
     await redis.config("RESETSTAT");
-    const [estimate] = await new RedisCacheStats(redis, { scanBudget: 500, sampleSize: 50 }).bytesByPrefix([prefixes.profile]);
+    const [estimate] = await new RedisCacheStats(redis, { scanBudget: 500, sampleSize: 50 }).bytesByPrefix([
+      prefixes.profile,
+    ]);
     expect(estimate! / (perKey * 3000)).toBeGreaterThan(0.7);
     expect(estimate! / (perKey * 3000)).toBeLessThan(1.3);
     // Bounded: a few SCAN pages and at most 50 MEMORY USAGE calls, not 6000 lookups.
     const info = await redis.info("commandstats");
     const calls = (cmd: string) =>
-      Number(info.split("\n").find((line) => line.startsWith(`cmdstat_${cmd}:`))?.match(/calls=(\d+)/)?.[1] ?? 0);
+      Number(
+        info
+          .split("\n")
+          .find((line) => line.startsWith(`cmdstat_${cmd}:`))
+          ?.match(/calls=(\d+)/)?.[1] ?? 0,
+      );
     expect(calls("scan")).toBeGreaterThan(0);
     expect(calls("scan")).toBeLessThanOrEqual(3);
     expect(calls("memory|usage")).toBeGreaterThan(0);

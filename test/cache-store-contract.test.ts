@@ -1,13 +1,17 @@
-// One suite, two implementations: the in-process store must keep every
+// One suite, three implementations: RedisCacheStore on a single node and on a
+// real Redis Cluster (3 masters, 3 replicas, with a password), where keys
+// live on different nodes; and the in-process store, which must keep every
 // promise RedisCacheStore keeps, or the cache-aside logic above it is wrong.
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CacheStore } from "../src/store/cache-store.js";
+import { ABSENT, parseGraceLease, type CacheStore } from "../src/store/cache-store.js";
+import { FailurePolicy, GuardedCacheStore } from "../src/store/failure-policy.js";
 import { MemoryCacheStore } from "../src/store/memory-cache-store.js";
 import { RedisCacheStore } from "../src/store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
+import { PrivateRedisCluster } from "./support/private-redis-cluster.js";
 import { testRedisUrl, uniqueKeyPrefix } from "./support/servers.js";
 
 interface Subject {
@@ -17,19 +21,38 @@ interface Subject {
 }
 
 let redis: Redis | Cluster;
+let cluster: PrivateRedisCluster;
+let onCluster: Cluster;
 beforeAll(async () => {
   redis = createRedisClient({ url: testRedisUrl, cluster: false });
+  cluster = await PrivateRedisCluster.start({ password: "contract" });
+  onCluster = createRedisClient({ url: cluster.seedList, cluster: true }) as Cluster;
   expect(await waitUntilReady(redis, 5000)).toBe(true);
+  expect(await waitUntilReady(onCluster, 5000)).toBe(true);
 });
-afterAll(() => redis?.disconnect());
+afterAll(async () => {
+  redis?.disconnect();
+  onCluster?.disconnect();
+  await cluster?.stop();
+});
 
 function keyMaker(prefix: string): () => string {
   let n = 0;
   return () => `${prefix}k${++n}`;
 }
 
+/** As the service runs it: under the timeout and the breaker. */
+const guarded = (store: CacheStore) => new GuardedCacheStore(store, new FailurePolicy({ timeoutMs: 1000 }));
+
 const implementations: [string, () => Subject][] = [
-  ["RedisCacheStore", () => ({ store: new RedisCacheStore(redis, 1000), key: keyMaker(uniqueKeyPrefix("cache_contract")) })],
+  [
+    "RedisCacheStore",
+    () => ({ store: guarded(new RedisCacheStore(redis)), key: keyMaker(uniqueKeyPrefix("cache_contract")) }),
+  ],
+  [
+    "RedisCacheStore on a cluster",
+    () => ({ store: guarded(new RedisCacheStore(onCluster)), key: keyMaker(uniqueKeyPrefix("cache_contract")) }),
+  ],
   ["MemoryCacheStore", () => ({ store: new MemoryCacheStore({ maxBytes: 1024 * 1024 }), key: keyMaker("") })],
 ];
 
@@ -56,13 +79,19 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     await s.store.acquireLeases([filled], "~lease:f", 5000);
     await s.store.fillLeased([{ key: filled, lease: "~lease:f", value: "v", ttlSeconds: 60 }]);
 
-    expect(await s.store.acquireLeases([leased, filled, fresh], "~lease:second", 5000)).toEqual(["~lease:first", "v", null]);
+    expect(await s.store.acquireLeases([leased, filled, fresh], "~lease:second", 5000)).toEqual([
+      "~lease:first",
+      "v",
+      null,
+    ]);
     expect(await s.store.getMany([leased, filled, fresh])).toEqual(["~lease:first", "v", "~lease:second"]);
   });
 
   it("grants exactly one of many concurrent leases on a key", async () => {
     const k = s.key();
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => s.store.acquireLeases([k], `~lease:${i}`, 5000)));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => s.store.acquireLeases([k], `~lease:${i}`, 5000)),
+    );
     const granted = answers.filter(([a]) => a === null);
     expect(granted).toHaveLength(1);
     const winner = answers.findIndex(([a]) => a === null);
@@ -104,7 +133,9 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     const k = s.key();
     await s.store.acquireLeases([k], "~lease:old", 5000);
     await s.store.delete([k]);
-    expect(await s.store.fillLeased([{ key: k, lease: "~lease:old", value: "stale", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:old", value: "stale", ttlSeconds: 60 }])).toEqual([
+      false,
+    ]);
     expect(await s.store.getMany([k])).toEqual([null]);
   });
 
@@ -121,45 +152,10 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     await s.store.acquireLeases([k], "~lease:dead", 60);
     await sleep(150);
     expect(await s.store.getMany([k])).toEqual([null]);
-    expect(await s.store.fillLeased([{ key: k, lease: "~lease:dead", value: "late", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:dead", value: "late", ttlSeconds: 60 }])).toEqual([
+      false,
+    ]);
     expect(await s.store.acquireLeases([k], "~lease:alive", 5000)).toEqual([null]);
-  });
-
-  it("reads values with their remaining TTL", async () => {
-    const [k, absent] = [s.key(), s.key()];
-    await s.store.acquireLeases([k], "~lease:ttl", 5000);
-    await s.store.fillLeased([{ key: k, lease: "~lease:ttl", value: "v", ttlSeconds: 60 }]);
-    const [hit, miss] = await s.store.getManyWithTtl([k, absent]);
-    expect(hit!.value).toBe("v");
-    expect(hit!.ttlMs).toBeGreaterThan(55_000);
-    expect(hit!.ttlMs).toBeLessThanOrEqual(60_000);
-    expect(miss!.value).toBeNull();
-  });
-
-  it("refreshes early: keeps serving the old value, lands the new one, keeps the TTL meanwhile", async () => {
-    const k = s.key();
-    await s.store.acquireLeases([k], "~lease:v1", 5000);
-    await s.store.fillLeased([{ key: k, lease: "~lease:v1", value: "v1", ttlSeconds: 60 }]);
-    expect(await s.store.beginRefresh(k, "v0", "~lease:r0")).toBe(false);
-    expect(await s.store.beginRefresh(k, "v1", "~lease:r1")).toBe(true);
-    // A second refresher loses: the key no longer holds exactly v1.
-    expect(await s.store.beginRefresh(k, "v1", "~lease:r2")).toBe(false);
-    const [during] = await s.store.getManyWithTtl([k]);
-    expect(during!.value).toBe("~refresh:~lease:r1|v1");
-    expect(during!.ttlMs).toBeGreaterThan(55_000);
-    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r2", value: "wrong", ttlSeconds: 60 }])).toEqual([false]);
-    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r1", value: "v2", ttlSeconds: 60 }])).toEqual([true]);
-    expect(await s.store.getMany([k])).toEqual(["v2"]);
-  });
-
-  it("voids an early refresh on delete", async () => {
-    const k = s.key();
-    await s.store.acquireLeases([k], "~lease:v", 5000);
-    await s.store.fillLeased([{ key: k, lease: "~lease:v", value: "v1", ttlSeconds: 60 }]);
-    expect(await s.store.beginRefresh(k, "v1", "~lease:r")).toBe(true);
-    await s.store.delete([k]);
-    expect(await s.store.fillLeased([{ key: k, lease: "~lease:r", value: "stale", ttlSeconds: 60 }])).toEqual([false]);
-    expect(await s.store.getMany([k])).toEqual([null]);
   });
 
   it("expires a filled value after its TTL in seconds", async () => {
@@ -172,6 +168,104 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     expect(await s.store.getMany([short, long])).toEqual(["short", "long"]);
     await sleep(1150);
     expect(await s.store.getMany([short, long])).toEqual([null, "long"]);
+  });
+});
+
+// Grace (CACHE_GRACE_SECONDS): values are filled with their TTL plus the
+// grace; one with at most `graceMs` left is past its fresh time, and the
+// read-or-lease call turns it into a grace lease that carries it.
+describe.concurrent.each(implementations)("%s with grace", (_name, make) => {
+  let s: Subject;
+  beforeAll(() => {
+    s = make();
+  });
+  const filled = async (key: string, value: string, ttlSeconds: number) => {
+    await s.store.acquireLeases([key], "~lease:fill", 5000);
+    expect(await s.store.fillLeased([{ key, lease: "~lease:fill", value, ttlSeconds }])).toEqual([true]);
+  };
+
+  it("answers a fresh value unchanged, and leases an absent key as without grace", async () => {
+    const [fresh, absent] = [s.key(), s.key()];
+    await filled(fresh, "v", 60);
+    expect(await s.store.acquireLeases([fresh, absent], "~lease:g", 5000, 30_000)).toEqual(["v", null]);
+    expect(await s.store.getMany([fresh, absent])).toEqual(["v", "~lease:g"]);
+  });
+
+  it("turns a value past its fresh time into a grace lease carrying it, which others see as a lease", async () => {
+    const k = s.key();
+    await filled(k, "old", 60);
+    const [reply] = await s.store.acquireLeases([k], "~lease:g", 5000, 120_000);
+    expect(parseGraceLease(reply!)).toMatchObject({ lease: "~lease:g", copy: "old" });
+    expect(await s.store.getMany([k])).toEqual([reply]);
+    // Another reader (another replica) finds the lease, copy included, and changes nothing.
+    expect(await s.store.acquireLeases([k], "~lease:h", 5000, 120_000)).toEqual([reply]);
+    expect(await s.store.acquireLeases([k], "~lease:h", 5000)).toEqual([reply]);
+  });
+
+  it("lets the grace lease's holder fill over it, and nobody else", async () => {
+    const k = s.key();
+    await filled(k, "old", 60);
+    await s.store.acquireLeases([k], "~lease:g", 5000, 120_000);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:h", value: "x", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:g", value: "new", ttlSeconds: 60 }])).toEqual([true]);
+    expect(await s.store.getMany([k])).toEqual(["new"]);
+  });
+
+  it("puts the grace copy back only while the key holds that grace lease", async () => {
+    const [k, plain] = [s.key(), s.key()];
+    await filled(k, "old", 60);
+    await s.store.acquireLeases([k], "~lease:g", 5000, 120_000);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:other" }])).toEqual([false]);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:g" }])).toEqual([true]);
+    expect(await s.store.getMany([k])).toEqual(["old"]);
+    // Restored, it is still past its fresh time: the next reader leases it again.
+    expect(parseGraceLease((await s.store.acquireLeases([k], "~lease:next", 5000, 120_000))[0]!)?.copy).toBe("old");
+    // A plain lease has no copy to put back.
+    await s.store.acquireLeases([plain], "~lease:p", 5000, 120_000);
+    expect(await s.store.restoreGrace([{ key: plain, lease: "~lease:p" }])).toEqual([false]);
+    expect(await s.store.getMany([plain])).toEqual(["~lease:p"]);
+  });
+
+  it("voids the grace copy on delete: a restore after it never lands", async () => {
+    const k = s.key();
+    await filled(k, "old", 60);
+    await s.store.acquireLeases([k], "~lease:g", 5000, 120_000);
+    await s.store.delete([k]);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:g" }])).toEqual([false]);
+    expect(await s.store.getMany([k])).toEqual([null]);
+    // A reader after the delete gets a plain lease: nothing of the old value is left.
+    expect(await s.store.acquireLeases([k], "~lease:after", 5000, 120_000)).toEqual([null]);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:after" }])).toEqual([false]);
+    expect(await s.store.getMany([k])).toEqual(["~lease:after"]);
+  });
+
+  it("lets another reader take a grace lease over once its lease time is up, with the same copy", async () => {
+    const k = s.key();
+    await filled(k, "old", 60);
+    const [first] = await s.store.acquireLeases([k], "~lease:dead", 50, 120_000);
+    expect(parseGraceLease(first!)?.lease).toBe("~lease:dead");
+    await sleep(120);
+    const [taken] = await s.store.acquireLeases([k], "~lease:late", 5000, 120_000);
+    expect(parseGraceLease(taken!)).toMatchObject({ lease: "~lease:late", copy: "old" });
+    expect(await s.store.fillLeased([{ key: k, lease: "~lease:dead", value: "x", ttlSeconds: 60 }])).toEqual([false]);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:dead" }])).toEqual([false]);
+    expect(await s.store.restoreGrace([{ key: k, lease: "~lease:late" }])).toEqual([true]);
+    expect(await s.store.getMany([k])).toEqual(["old"]);
+  });
+
+  it("keeps the key's TTL through the grace lease and the restore: the copy goes when the grace ends", async () => {
+    const k = s.key();
+    await filled(k, "old", 1);
+    await s.store.acquireLeases([k], "~lease:g", 60_000, 120_000);
+    await s.store.restoreGrace([{ key: k, lease: "~lease:g" }]);
+    await sleep(1150);
+    expect(await s.store.getMany([k])).toEqual([null]);
+  });
+
+  it("gives markers no grace", async () => {
+    const k = s.key();
+    await filled(k, ABSENT, 60);
+    expect(await s.store.acquireLeases([k], "~lease:g", 5000, 120_000)).toEqual([ABSENT]);
   });
 });
 

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config/config.js";
+import { expectRefused } from "./support/config-error.js";
 
 describe("configuration", () => {
   it("has the documented defaults", () => {
@@ -14,7 +15,9 @@ describe("configuration", () => {
       redisUrl: undefined,
       metricsPort: 9464,
       memoryCacheMaxBytes: 64 * 1024 * 1024,
+      cacheGraceSeconds: 0,
     });
+    expect(loadConfig({ CACHE_GRACE_SECONDS: "3600" }).cacheGraceSeconds).toBe(3600);
   });
 
   it.each([
@@ -32,23 +35,26 @@ describe("configuration", () => {
     ["METRICS_PORT", "65536"],
     ["METRICS_PORT", "9464x"],
     ["MEMORY_CACHE_MAX_BYTES", "1000"],
+    ["CACHE_GRACE_SECONDS", "-1"],
+    ["CACHE_GRACE_SECONDS", "5m"],
+    ["CACHE_GRACE_SECONDS", "604801"],
   ])("rejects %s=%s with a message naming the variable", (name, value) => {
-    let error: unknown;
-    try {
-      loadConfig({ [name]: value });
-    } catch (err) {
-      error = err;
-    }
-    expect(error).toBeInstanceOf(ConfigError);
-    expect((error as ConfigError).variable).toBe(name);
-    expect((error as Error).message.startsWith(`${name}: `)).toBe(true);
-    expect((error as Error).message).not.toContain("\n");
+    expect(expectRefused(name, value).message).not.toContain("\n");
   });
 
   it("has no silent fallbacks in production: every server and the JWT setting are required", () => {
-    const full = { NODE_ENV: "production", DATABASE_URL: "postgres://db/profiles", REDIS_URL: "redis://cache:6379", JWT_SECRET: "x".repeat(32) };
+    const full = {
+      NODE_ENV: "production",
+      DATABASE_URL: "postgres://db/profiles",
+      REDIS_URL: "redis://cache:6379",
+      JWT_SECRET: "x".repeat(32),
+    };
     expect(loadConfig(full).databaseUrl).toBe("postgres://db/profiles");
-    for (const [missing, named] of [["DATABASE_URL", "DATABASE_URL"], ["REDIS_URL", "REDIS_URL"], ["JWT_SECRET", "JWT_SECRET"]] as const) {
+    for (const [missing, named] of [
+      ["DATABASE_URL", "DATABASE_URL"],
+      ["REDIS_URL", "REDIS_URL"],
+      ["JWT_SECRET", "JWT_SECRET"],
+    ] as const) {
       const env: Record<string, string> = { ...full };
       delete env[missing];
       expect(() => loadConfig(env)).toThrow(new RegExp(`^${named}: .*required when NODE_ENV=production`));
@@ -57,7 +63,9 @@ describe("configuration", () => {
   });
 
   it("refuses both a secret and a JWKS URL", () => {
-    expect(() => loadConfig({ JWT_SECRET: "x".repeat(32), JWT_JWKS_URL: "https://auth/jwks.json" })).toThrow(ConfigError);
+    expect(() => loadConfig({ JWT_SECRET: "x".repeat(32), JWT_JWKS_URL: "https://auth/jwks.json" })).toThrow(
+      ConfigError,
+    );
   });
 
   it("stops the binary with one line naming the variable", () => {

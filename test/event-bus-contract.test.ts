@@ -1,24 +1,43 @@
-// One suite, two buses: the in-process bus must behave as Redis pub/sub does
-// for everything the service relies on.
+// One suite, three buses: Redis pub/sub on a single node and on a real Redis
+// Cluster (3 masters, 3 replicas, with a password), where the publisher and
+// the subscriber are on different nodes; and the in-process bus, which must
+// behave as Redis pub/sub does for everything the service relies on.
+//
+// One difference is part of the contract: a cluster does not keep the order of
+// messages, not even on one channel. ioredis sends each PUBLISH to any
+// master, and each reaches the subscriber's node over its own cluster link.
 
 import type { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EventBus } from "../src/store/event-bus.js";
+import { FailurePolicy } from "../src/store/failure-policy.js";
 import { MemoryEventBus } from "../src/store/memory-event-bus.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
 import { RedisEventBus } from "../src/store/redis-event-bus.js";
+import { PrivateRedisCluster } from "./support/private-redis-cluster.js";
 import { testRedisUrl, uniqueKeyPrefix } from "./support/servers.js";
 
 let redis: Redis | Cluster;
+let cluster: PrivateRedisCluster;
+let onCluster: Cluster;
 beforeAll(async () => {
   redis = createRedisClient({ url: testRedisUrl, cluster: false });
+  cluster = await PrivateRedisCluster.start({ password: "contract" });
+  onCluster = createRedisClient({ url: cluster.seedList, cluster: true }) as Cluster;
   expect(await waitUntilReady(redis, 5000)).toBe(true);
+  expect(await waitUntilReady(onCluster, 5000)).toBe(true);
 });
-afterAll(() => redis?.disconnect());
+afterAll(async () => {
+  redis?.disconnect();
+  onCluster?.disconnect();
+  await cluster?.stop();
+});
 
-const implementations: [string, () => EventBus][] = [
-  ["RedisEventBus", () => new RedisEventBus(redis, 1000)],
-  ["MemoryEventBus", () => new MemoryEventBus()],
+/** [name, factory, whether messages arrive in publish order] */
+const implementations: [string, () => EventBus, boolean][] = [
+  ["RedisEventBus", () => new RedisEventBus(redis, new FailurePolicy({ timeoutMs: 1000 })), true],
+  ["RedisEventBus on a cluster", () => new RedisEventBus(onCluster, new FailurePolicy({ timeoutMs: 1000 })), false],
+  ["MemoryEventBus", () => new MemoryEventBus(), true],
 ];
 
 class Inbox {
@@ -31,7 +50,7 @@ class Inbox {
   }
 }
 
-describe.concurrent.each(implementations)("%s", (_name, make) => {
+describe.concurrent.each(implementations)("%s", (_name, make, ordered) => {
   let bus: EventBus;
   let prefix: string;
   let n = 0;
@@ -51,11 +70,31 @@ describe.concurrent.each(implementations)("%s", (_name, make) => {
     await bus.publish(b, "2");
     await bus.publish(a, "3");
     await expect.poll(() => inbox.messages.length).toBe(3);
-    expect(inbox.messages).toEqual([
-      [a, "1"],
-      [b, "2"],
-      [a, "3"],
-    ]);
+    if (ordered) {
+      expect(inbox.messages).toEqual([
+        [a, "1"],
+        [b, "2"],
+        [a, "3"],
+      ]);
+    } else {
+      expect([inbox.on(a), inbox.on(b), inbox.on(other)]).toEqual([["1", "3"], ["2"], []]);
+    }
+    await unsubscribe();
+  });
+
+  it("delivers every message of a burst on two channels, in publish order where the bus keeps it", async ({
+    expect,
+  }) => {
+    const [a, b] = [channel(), channel()];
+    const inbox = new Inbox();
+    const unsubscribe = await bus.subscribe([a, b], inbox.onMessage);
+    const sent = Array.from({ length: 40 }, (_, i) => String(i));
+    for (const m of sent) await bus.publish(Number(m) % 2 === 0 ? a : b, m);
+    await expect.poll(() => inbox.messages.length).toBe(sent.length);
+    const evens = sent.filter((m) => Number(m) % 2 === 0);
+    const odds = sent.filter((m) => Number(m) % 2 === 1);
+    const sorted = (ms: string[]) => [...ms].sort((x, y) => Number(x) - Number(y));
+    expect(ordered ? [inbox.on(a), inbox.on(b)] : [sorted(inbox.on(a)), sorted(inbox.on(b))]).toEqual([evens, odds]);
     await unsubscribe();
   });
 

@@ -18,9 +18,16 @@ beforeAll(async () => {
   subscriber.on("message", (channel: string, message: string) => {
     const parsed = JSON.parse(message) as Record<string, unknown>;
     // Record whether the cache entry still existed when the event arrived.
-    void checker.exists(svc.keys.profile(String(parsed.user_id))).then((keyExisted) => received.push({ channel, message: parsed, keyExisted }));
+    checker
+      .exists(svc.keys.profile(String(parsed.user_id)))
+      .then((keyExisted) => received.push({ channel, message: parsed, keyExisted }))
+      .catch(() => received.push({ channel, message: parsed, keyExisted: -1 }));
   });
-  await subscriber.subscribe(`${svc.keyPrefix}profile:updated`, `${svc.keyPrefix}profile:deleted`, `${svc.keyPrefix}preferences:updated`);
+  await subscriber.subscribe(
+    `${svc.keyPrefix}profile:updated`,
+    `${svc.keyPrefix}profile:deleted`,
+    `${svc.keyPrefix}preferences:updated`,
+  );
 });
 afterAll(async () => {
   subscriber?.disconnect();
@@ -33,8 +40,16 @@ describe("published events", () => {
     const token = await mintToken(id);
     await svc.grpc.unary("updateProfile", { profile: { firstName: "A" } }, token);
     await svc.grpc.unary("getProfile", {}, token);
-    await svc.grpc.unary("updateProfile", { profile: { firstName: "B", bio: "x" }, updateMask: { paths: ["first_name", "bio"] } }, token);
-    await svc.grpc.unary("updatePreferences", { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token);
+    await svc.grpc.unary(
+      "updateProfile",
+      { profile: { firstName: "B", bio: "x" }, updateMask: { paths: ["first_name", "bio"] } },
+      token,
+    );
+    await svc.grpc.unary(
+      "updatePreferences",
+      { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } },
+      token,
+    );
     await svc.grpc.unary("deleteProfile", {}, token);
 
     await expect.poll(() => received.filter((r) => r.message.user_id === id).length).toBe(4);
@@ -47,8 +62,18 @@ describe("published events", () => {
     ]);
     expect(mine[0]!.message.updated_fields).toEqual(["first_name", "last_name", "bio", "avatar_url", "phone"]);
     const eventId = expect.stringMatching(/^\d+$/);
-    expect(mine[1]!.message).toEqual({ user_id: id, updated_fields: ["first_name", "bio"], timestamp: expect.any(String), event_id: eventId });
-    expect(mine[2]!.message).toEqual({ user_id: id, updated_fields: ["theme"], timestamp: expect.any(String), event_id: eventId });
+    expect(mine[1]!.message).toEqual({
+      user_id: id,
+      updated_fields: ["first_name", "bio"],
+      timestamp: expect.any(String),
+      event_id: eventId,
+    });
+    expect(mine[2]!.message).toEqual({
+      user_id: id,
+      updated_fields: ["theme"],
+      timestamp: expect.any(String),
+      event_id: eventId,
+    });
     expect(mine[3]!.message).toEqual({ user_id: id, timestamp: expect.any(String), event_id: eventId });
     expect(new Set(mine.map((m) => m.message.event_id)).size).toBe(4);
     expect(Number.isNaN(Date.parse(String(mine[3]!.message.timestamp)))).toBe(false);

@@ -23,14 +23,27 @@ const text = fc.oneof(
   fc.string({ maxLength: 1200 }),
   fc.constantFrom("", "\u0000", "\ud800", "a\u0000b", "+81-90-1234-5678", "https://example.com/a.png", "ja", "dark"),
 );
-const userId = fc.oneof(fc.uuid().map((u) => u.toLowerCase()), text, fc.constant(""));
+const userId = fc.oneof(
+  fc.uuid().map((u) => u.toLowerCase()),
+  text,
+  fc.constant(""),
+);
 const paths = fc.array(
-  fc.oneof(fc.constantFrom("first_name", "last_name", "bio", "avatar_url", "phone", "theme", "language", "settings"), text),
+  fc.oneof(
+    fc.constantFrom("first_name", "last_name", "bio", "avatar_url", "phone", "theme", "language", "settings"),
+    text,
+  ),
   { maxLength: 4 },
 );
 const json: fc.Arbitrary<unknown> = fc.jsonValue({ maxDepth: 3 });
 
-const allowed = new Set([Code.InvalidArgument, Code.NotFound, Code.Aborted, Code.PermissionDenied, Code.ResourceExhausted]);
+const allowed = new Set([
+  Code.InvalidArgument,
+  Code.NotFound,
+  Code.Aborted,
+  Code.PermissionDenied,
+  Code.ResourceExhausted,
+]);
 
 async function outcome(call: Promise<unknown>): Promise<Code | "ok"> {
   try {
@@ -52,8 +65,15 @@ describe("arbitrary input", () => {
         text,
         async (id, profile, prefs, maskPaths, etag) => {
           const results = await Promise.all([
-            outcome(svc.connect.updateProfile({ userId: id, profile, updateMask: { paths: maskPaths }, etag }, { headers })),
-            outcome(svc.connect.updatePreferences({ userId: id, preferences: prefs as never, updateMask: { paths: maskPaths }, etag }, { headers })),
+            outcome(
+              svc.connect.updateProfile({ userId: id, profile, updateMask: { paths: maskPaths }, etag }, { headers }),
+            ),
+            outcome(
+              svc.connect.updatePreferences(
+                { userId: id, preferences: prefs as never, updateMask: { paths: maskPaths }, etag },
+                { headers },
+              ),
+            ),
             outcome(svc.connect.getProfile({ userId: id, includePreferences: true }, { headers })),
             outcome(svc.connect.batchGetProfiles({ userIds: [id, id] }, { headers })),
             outcome(svc.connect.deleteProfile({ userId: id, etag }, { headers })),

@@ -4,9 +4,9 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDatabaseProbe } from "../src/server/database-probe.js";
-import { HealthStatus, OVERALL, ServingStatus } from "../src/server/health.js";
+import { HealthStatus, LIVENESS, OVERALL, ServingStatus } from "../src/server/health.js";
 import { PgDatabase } from "../src/store/pg-database.js";
-import { freePort } from "./support/private-redis.js";
+import { freePort } from "./support/child-process.js";
 import { adminDatabaseUrl } from "./support/servers.js";
 
 const SERVICE = "profile.v1.ProfileService";
@@ -29,7 +29,8 @@ describe("HealthStatus", () => {
     expect(health.get(OVERALL)).toBe(ServingStatus.NOT_SERVING);
 
     unwatch();
-    expect([...health.all().keys()]).toEqual([OVERALL, SERVICE]);
+    expect([...health.all().keys()]).toEqual([OVERALL, SERVICE, LIVENESS]);
+    expect(health.get(LIVENESS)).toBe(ServingStatus.NOT_SERVING);
   });
 });
 
@@ -48,13 +49,18 @@ describe("database probe", () => {
     stalled?.close();
   });
 
-  const pgAt = (url: string) => new PgDatabase({ connectionString: url, max: 1, statementTimeoutMs: 1000, connectionTimeoutMs: 5000 });
+  const pgAt = (url: string) =>
+    new PgDatabase({ connectionString: url, max: 1, statementTimeoutMs: 1000, connectionTimeoutMs: 5000 });
 
   it("goes SERVING on a reachable PostgreSQL, on its own schedule", async () => {
     const db = pgAt(adminDatabaseUrl);
     const health = new HealthStatus([SERVICE]);
     const changes: boolean[] = [];
-    const probe = startDatabaseProbe(db, health, { intervalMs: 20, timeoutMs: 1000, onChange: (up) => changes.push(up) });
+    const probe = startDatabaseProbe(db, health, {
+      intervalMs: 20,
+      timeoutMs: 1000,
+      onChange: (up) => changes.push(up),
+    });
     try {
       await expect.poll(() => health.get(SERVICE)).toBe(ServingStatus.SERVING);
       expect(health.get(OVERALL)).toBe(ServingStatus.SERVING);
@@ -74,6 +80,8 @@ describe("database probe", () => {
       expect(await probe.probe()).toBe(false);
       expect(health.get(SERVICE)).toBe(ServingStatus.NOT_SERVING);
       expect(health.get(OVERALL)).toBe(ServingStatus.NOT_SERVING);
+      // Liveness does not follow the database: an outage must not get every pod restarted.
+      expect(health.get(LIVENESS)).toBe(ServingStatus.SERVING);
     } finally {
       probe.stop();
       await db.close();

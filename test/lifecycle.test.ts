@@ -4,13 +4,14 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { userLockKey } from "../src/events/outbox.js";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/health/v1/health_pb.js";
-import { ChildService } from "./support/child-service.js";
+import { ChildService, serviceEnv } from "./support/child-service.js";
 import { grpc, grpcProfileClient } from "./support/grpc-client.js";
-import { freePort } from "./support/private-redis.js";
-import { createTestDatabase, testRedisUrl, uniqueKeyPrefix, type TestDatabase } from "./support/servers.js";
+import { createTestDatabase, uniqueKeyPrefix, type TestDatabase } from "./support/servers.js";
+import { until } from "./support/private-redis-processes.js";
 import { randomUserId } from "./support/service.js";
-import { mintToken, TEST_JWT_SECRET } from "./support/tokens.js";
+import { mintToken } from "./support/tokens.js";
 import { WatchStream } from "./support/watch-stream.js";
 
 let database: TestDatabase;
@@ -23,29 +24,30 @@ afterAll(async () => {
 });
 
 async function start(env: Record<string, string> = {}): Promise<ChildService> {
-  return ChildService.start({
-    DATABASE_URL: database.url,
-    REDIS_URL: testRedisUrl,
-    REDIS_KEY_PREFIX: uniqueKeyPrefix("lifecycle"),
-    JWT_SECRET: TEST_JWT_SECRET,
-    PORT: String(await freePort()),
-    METRICS_PORT: "0",
-    HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
-    WARMUP_LIMIT: "0",
-    ...env,
-  });
+  return ChildService.start(
+    await serviceEnv({ databaseUrl: database.url, keyPrefix: uniqueKeyPrefix("lifecycle") }, env),
+  );
 }
 
+// One shutdown, watched from every side; each behaviour is its own test below.
 describe("SIGTERM", () => {
-  it("goes NOT_SERVING, ends streams with a bookmark then UNAVAILABLE, answers stuck calls UNAVAILABLE, and exits 0 in time", async () => {
+  const seen = {
+    statuses: [] as Serving[],
+    streamError: undefined as number | undefined,
+    lastMessage: undefined as string | undefined,
+    stuckCall: undefined as grpc.status | undefined,
+    exitCode: undefined as number | null | undefined,
+    msToExit: 0,
+    logs: [] as Record<string, unknown>[],
+  };
+
+  beforeAll(async () => {
     const service = await start({ SHUTDOWN_GRACE_SECONDS: "3" });
     const client = grpcProfileClient(`127.0.0.1:${service.port}`);
     const health = createClient(Health, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
-    const statuses: Serving[] = [];
     const healthWatch = (async () => {
       try {
-        for await (const res of health.watch({ service: "profile.v1.ProfileService" })) statuses.push(res.status);
+        for await (const res of health.watch({ service: "profile.v1.ProfileService" })) seen.statuses.push(res.status);
       } catch {
         // The stream ends with the server.
       }
@@ -56,13 +58,13 @@ describe("SIGTERM", () => {
       const user = randomUserId();
       const token = await mintToken(user);
       await client.unary("updateProfile", { profile: { firstName: "Ready" } }, token);
-      await expect.poll(() => statuses).toContain(Serving.SERVING);
+      await until("SERVING", async () => (seen.statuses.includes(Serving.SERVING) ? true : undefined));
 
       const stream = new WatchStream(client.stream({ userIds: [user] }, token));
       await stream.until((s) => s.received.length > 0);
 
       // Hold the per-user write lock, so an UpdateProfile is in flight when the signal comes.
-      await blocker.query("SELECT pg_advisory_lock(1347, hashtext($1))", [user]);
+      await blocker.query(`SELECT pg_advisory_lock(${userLockKey("$1")})`, [user]);
       const stuck = client.unary("updateProfile", { profile: { firstName: "Stuck" } }, token).then(
         () => grpc.status.OK,
         (err: grpc.ServiceError) => err.code,
@@ -72,47 +74,77 @@ describe("SIGTERM", () => {
       const signalled = Date.now();
       service.signal("SIGTERM");
       await stream.until((s) => s.error !== undefined, 5000, "the stream's end");
-      expect(stream.error?.code).toBe(grpc.status.UNAVAILABLE);
-      expect(stream.received.at(-1)?.kind.case).toBe("bookmark");
-      expect(await stuck).toBe(grpc.status.UNAVAILABLE);
-
-      const code = await service.stop();
-      expect(code).toBe(0);
-      expect(Date.now() - signalled).toBeLessThan(3000 + 2000);
-      expect(statuses).toContain(Serving.NOT_SERVING);
-      expect(service.logs.some((l) => l.msg === "stopped")).toBe(true);
+      seen.streamError = stream.error?.code;
+      seen.lastMessage = stream.received.at(-1)?.kind.case;
+      seen.stuckCall = await stuck;
+      seen.exitCode = await service.stop();
+      seen.msToExit = Date.now() - signalled;
+      seen.logs = service.logs;
     } finally {
       client.close();
       await blocker.end();
       await healthWatch;
       await service.stop("SIGKILL");
     }
+  }, 60_000);
+
+  it("goes NOT_SERVING", () => {
+    expect(seen.statuses).toContain(Serving.NOT_SERVING);
+  });
+
+  it("ends watch streams with a bookmark, then UNAVAILABLE", () => {
+    expect(seen.streamError).toBe(grpc.status.UNAVAILABLE);
+    expect(seen.lastMessage).toBe("bookmark");
+  });
+
+  it("answers calls still stuck at the end UNAVAILABLE", () => {
+    expect(seen.stuckCall).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it("exits 0 within the grace, saying it stopped", () => {
+    expect(seen.exitCode).toBe(0);
+    expect(seen.msToExit).toBeLessThan(3000 + 2000);
+    expect(seen.logs.some((l) => l.msg === "stopped")).toBe(true);
   });
 });
 
 describe("logs", () => {
-  it("writes one JSON line per RPC with method, code, duration, cache status and user id, and never PII or tokens", async () => {
-    const service = await start({ SHUTDOWN_GRACE_SECONDS: "1" });
+  const secret = {
+    firstName: "Zebediah",
+    lastName: "Quackenbush",
+    bio: "Collector of rare teaspoons",
+    phone: "+44 7700 900123",
+  };
+  let user: string;
+  let token: string;
+  let service: ChildService;
+  let rpcs: Record<string, unknown>[];
+
+  beforeAll(async () => {
+    service = await start({ SHUTDOWN_GRACE_SECONDS: "1" });
     const client = grpcProfileClient(`127.0.0.1:${service.port}`);
-    const user = randomUserId();
-    const token = await mintToken(user);
-    const secret = {
-      firstName: "Zebediah",
-      lastName: "Quackenbush",
-      bio: "Collector of rare teaspoons",
-      phone: "+44 7700 900123",
-    };
+    user = randomUserId();
+    token = await mintToken(user);
     try {
       await client.unary("updateProfile", { profile: secret }, token);
       await client.unary("getProfile", {}, token);
       await client.unary("getProfile", {}, token);
-      await client.unary("updateProfile", { profile: { ...secret, firstName: "Zebediah\u0000" } }, token).catch(() => {});
-      await client.unary("updatePreferences", { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token);
+      await client
+        .unary("updateProfile", { profile: { ...secret, firstName: "Zebediah\u0000" } }, token)
+        .catch(() => {});
+      await client.unary(
+        "updatePreferences",
+        { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } },
+        token,
+      );
     } finally {
       client.close();
       await service.stop();
     }
-    const rpcs = service.logs.filter((l) => l.msg === "rpc");
+    rpcs = service.logs.filter((l) => l.msg === "rpc");
+  }, 60_000);
+
+  it("writes one JSON line per RPC with method, code, cache status and user id", () => {
     expect(rpcs.map((l) => [l.method, l.code, l.cache, l.user_id])).toEqual([
       ["profile.v1.ProfileService/UpdateProfile", "OK", "none", user],
       ["profile.v1.ProfileService/GetProfile", "OK", "miss", user],
@@ -120,7 +152,13 @@ describe("logs", () => {
       ["profile.v1.ProfileService/UpdateProfile", "InvalidArgument", "none", undefined],
       ["profile.v1.ProfileService/UpdatePreferences", "OK", "none", user],
     ]);
+  });
+
+  it("gives every RPC line its duration", () => {
     expect(rpcs.every((l) => typeof l.duration_ms === "number")).toBe(true);
+  });
+
+  it("never logs PII or tokens", () => {
     for (const value of [...Object.values(secret), "teaspoons", token, token.split(".")[2]!]) {
       expect(service.output).not.toContain(value);
     }

@@ -5,6 +5,7 @@ import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { listenMetrics, type MetricsServer } from "../src/metrics/metrics-server.js";
 import { grpcHealthClient } from "./support/grpc-health-client.js";
+import { sample } from "./support/prometheus.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
 import { mintToken } from "./support/tokens.js";
 
@@ -27,18 +28,6 @@ async function scrape(): Promise<string> {
   return res.text();
 }
 
-/** The value of the one sample whose name and labels match exactly (labels in any order). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (match === null || match[1] !== name) continue;
-    const found = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.keys(found).length !== Object.keys(labels).length) continue;
-    if (Object.entries(labels).every(([k, v]) => found[k] === v)) return Number(match[3] === "Nan" ? "NaN" : match[3]);
-  }
-  return undefined;
-}
-
 describe("GET /metrics", () => {
   it("exports the seed's metrics, per-RPC metrics with gRPC codes, and the cache gauges", async () => {
     const me = randomUserId();
@@ -47,8 +36,12 @@ describe("GET /metrics", () => {
     await svc.grpc.unary("getProfile", {}, token); // miss
     await svc.grpc.unary("getProfile", {}, token); // hit
     const admin = await mintToken(randomUserId(), { scope: "profiles:read" });
-    await expect(svc.grpc.unary("getProfile", { userId: randomUserId() }, admin)).rejects.toMatchObject({ code: Code.NotFound });
-    await expect(svc.grpc.unary("getProfile", { userId: "not-a-uuid" }, admin)).rejects.toMatchObject({ code: Code.InvalidArgument });
+    await expect(svc.grpc.unary("getProfile", { userId: randomUserId() }, admin)).rejects.toMatchObject({
+      code: Code.NotFound,
+    });
+    await expect(svc.grpc.unary("getProfile", { userId: "not-a-uuid" }, admin)).rejects.toMatchObject({
+      code: Code.InvalidArgument,
+    });
     await expect(svc.grpc.unary("getProfile", {})).rejects.toMatchObject({ code: Code.Unauthenticated });
     const health = grpcHealthClient(`127.0.0.1:${svc.port}`);
     await health.check("");
@@ -86,7 +79,9 @@ describe("GET /metrics", () => {
     expect(hits).toBe(1);
     expect(misses).toBeGreaterThanOrEqual(2);
     expect(sample(text, "api_response_time_seconds_count", { endpoint: "get_profile", cache_status: "hit" })).toBe(1);
-    expect(sample(text, "api_response_time_seconds_bucket", { endpoint: "get_profile", cache_status: "miss", le: "+Inf" })).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, "api_response_time_seconds_bucket", { endpoint: "get_profile", cache_status: "miss", le: "+Inf" }),
+    ).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^# HELP cache_size_bytes .*MEMORY USAGE.*SCAN/m);
     for (const type of ["profile", "preferences"]) {
       expect(sample(text, "cache_size_bytes", { cache_type: type })).toBeGreaterThanOrEqual(0);

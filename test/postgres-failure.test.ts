@@ -26,23 +26,44 @@ afterAll(async () => {
   await pg?.destroy();
 });
 
-
+// One outage, in order: each test below is a step of it, and relies on the ones before.
 describe("with PostgreSQL stopped", () => {
-  it("answers UNAVAILABLE for writes and misses, serves cached reads, and recovers", async () => {
-    const cached = randomUserId();
+  const cached = randomUserId();
+
+  beforeAll(async () => {
     await svc.grpc.unary("updateProfile", { userId: cached, profile: { firstName: "cached" } }, token);
     await svc.grpc.unary("getProfile", { userId: cached }, token);
-
     await pg.stop();
-    expect((await svc.grpc.unary("getProfile", { userId: cached }, token)).profile?.firstName).toBe("cached");
-    expect(await codeOf(svc.grpc.unary("getProfile", { userId: randomUserId() }, token))).toBe(grpc.status.UNAVAILABLE);
-    expect(await codeOf(svc.grpc.unary("updateProfile", { userId: cached, profile: { firstName: "x" } }, token))).toBe(grpc.status.UNAVAILABLE);
-    expect(await codeOf(svc.grpc.unary("deleteProfile", { userId: cached }, token))).toBe(grpc.status.UNAVAILABLE);
-    expect(await codeOf(svc.grpc.unary("batchGetProfiles", { userIds: [cached, randomUserId()] }, token))).toBe(grpc.status.UNAVAILABLE);
+  });
 
+  it("serves cached reads", async () => {
+    expect((await svc.grpc.unary("getProfile", { userId: cached }, token)).profile?.firstName).toBe("cached");
+  });
+
+  it("answers UNAVAILABLE for a cache miss", async () => {
+    expect(await codeOf(svc.grpc.unary("getProfile", { userId: randomUserId() }, token))).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it("answers UNAVAILABLE for writes", async () => {
+    expect(await codeOf(svc.grpc.unary("updateProfile", { userId: cached, profile: { firstName: "x" } }, token))).toBe(
+      grpc.status.UNAVAILABLE,
+    );
+    expect(await codeOf(svc.grpc.unary("deleteProfile", { userId: cached }, token))).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it("answers UNAVAILABLE for a batch with a miss in it", async () => {
+    expect(await codeOf(svc.grpc.unary("batchGetProfiles", { userIds: [cached, randomUserId()] }, token))).toBe(
+      grpc.status.UNAVAILABLE,
+    );
+  });
+
+  it("recovers once PostgreSQL returns", async () => {
     await pg.start();
     await expect
-      .poll(() => codeOf(svc.grpc.unary("updateProfile", { userId: cached, profile: { firstName: "back" } }, token)), { timeout: 15_000, interval: 250 })
+      .poll(() => codeOf(svc.grpc.unary("updateProfile", { userId: cached, profile: { firstName: "back" } }, token)), {
+        timeout: 15_000,
+        interval: 250,
+      })
       .toBe(grpc.status.OK);
     expect((await svc.grpc.unary("getProfile", { userId: cached }, token)).profile?.firstName).toBe("back");
   });

@@ -32,10 +32,23 @@ describe("profiles over grpc-js", () => {
 
     const created = await svc.grpc.unary(
       "updateProfile",
-      { profile: { firstName: "John", lastName: "Doe", bio: "Software Engineer", avatarUrl: "https://example.com/avatar.jpg", phone: "+81-90-1234-5678" } },
+      {
+        profile: {
+          firstName: "John",
+          lastName: "Doe",
+          bio: "Software Engineer",
+          avatarUrl: "https://example.com/avatar.jpg",
+          phone: "+81-90-1234-5678",
+        },
+      },
       token,
     );
-    expect(created.profile).toMatchObject({ userId: me, firstName: "John", lastName: "Doe", phone: "+81-90-1234-5678" });
+    expect(created.profile).toMatchObject({
+      userId: me,
+      firstName: "John",
+      lastName: "Doe",
+      phone: "+81-90-1234-5678",
+    });
     expect(created.profile!.etag).not.toBe("");
     expect(created.profile!.createTime).toBeDefined();
 
@@ -104,7 +117,13 @@ describe("profiles over grpc-js", () => {
       { preferences: { theme: "light" }, updateMask: { paths: ["theme"] } },
       token,
     );
-    expect(res.preferences).toMatchObject({ theme: "light", language: "en", emailNotifications: true, pushNotifications: false, settings: {} });
+    expect(res.preferences).toMatchObject({
+      theme: "light",
+      language: "en",
+      emailNotifications: true,
+      pushNotifications: false,
+      settings: {},
+    });
   });
 
   it("canonicalizes language tags", async () => {
@@ -120,7 +139,11 @@ describe("profiles over grpc-js", () => {
   it("deleting a profile deletes its preferences", async () => {
     const token = await mintToken(randomUserId());
     await svc.grpc.unary("updateProfile", { profile: { firstName: "A" } }, token);
-    await svc.grpc.unary("updatePreferences", { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token);
+    await svc.grpc.unary(
+      "updatePreferences",
+      { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } },
+      token,
+    );
     await svc.grpc.unary("getPreferences", {}, token);
     await svc.grpc.unary("deleteProfile", {}, token);
     const err = await grpcError(svc.grpc.unary("getPreferences", {}, token));
@@ -176,7 +199,11 @@ describe("BatchGetProfiles", () => {
     const bad = await grpcError(svc.grpc.unary("batchGetProfiles", { userIds: [randomUserId(), "nope"] }, token));
     expect(fieldViolations(bad)).toEqual([expect.objectContaining({ field: "user_ids[1]" })]);
 
-    const hundred = await svc.grpc.unary("batchGetProfiles", { userIds: Array.from({ length: 100 }, randomUserId) }, token);
+    const hundred = await svc.grpc.unary(
+      "batchGetProfiles",
+      { userIds: Array.from({ length: 100 }, randomUserId) },
+      token,
+    );
     expect(hundred.missingUserIds).toHaveLength(100);
   });
 });
@@ -186,15 +213,25 @@ describe("optimistic concurrency", () => {
     const token = await mintToken(randomUserId());
     const v1 = (await svc.grpc.unary("updateProfile", { profile: { firstName: "v1" } }, token)).profile!;
     const v2 = (
-      await svc.grpc.unary("updateProfile", { profile: { firstName: "v2" }, etag: v1.etag, updateMask: { paths: ["first_name"] } }, token)
+      await svc.grpc.unary(
+        "updateProfile",
+        { profile: { firstName: "v2" }, etag: v1.etag, updateMask: { paths: ["first_name"] } },
+        token,
+      )
     ).profile!;
     expect(v2.firstName).toBe("v2");
 
     const stale = await grpcError(
-      svc.grpc.unary("updateProfile", { profile: { firstName: "v3" }, etag: v1.etag, updateMask: { paths: ["first_name"] } }, token),
+      svc.grpc.unary(
+        "updateProfile",
+        { profile: { firstName: "v3" }, etag: v1.etag, updateMask: { paths: ["first_name"] } },
+        token,
+      ),
     );
     expect(stale.code).toBe(grpc.status.ABORTED);
-    const garbage = await grpcError(svc.grpc.unary("updateProfile", { profile: { firstName: "x" }, etag: "not-an-etag" }, token));
+    const garbage = await grpcError(
+      svc.grpc.unary("updateProfile", { profile: { firstName: "x" }, etag: "not-an-etag" }, token),
+    );
     expect(garbage.code).toBe(grpc.status.ABORTED);
     expect((await svc.grpc.unary("getProfile", {}, token)).profile!.firstName).toBe("v2");
 
@@ -213,10 +250,24 @@ describe("optimistic concurrency", () => {
 
   it("preferences have their own etag", async () => {
     const token = await mintToken(randomUserId());
-    const p1 = (await svc.grpc.unary("updatePreferences", { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token)).preferences!;
-    await svc.grpc.unary("updatePreferences", { preferences: { theme: "light" }, updateMask: { paths: ["theme"] }, etag: p1.etag }, token);
+    const p1 = (
+      await svc.grpc.unary(
+        "updatePreferences",
+        { preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } },
+        token,
+      )
+    ).preferences!;
+    await svc.grpc.unary(
+      "updatePreferences",
+      { preferences: { theme: "light" }, updateMask: { paths: ["theme"] }, etag: p1.etag },
+      token,
+    );
     const stale = await grpcError(
-      svc.grpc.unary("updatePreferences", { preferences: { theme: "system" }, updateMask: { paths: ["theme"] }, etag: p1.etag }, token),
+      svc.grpc.unary(
+        "updatePreferences",
+        { preferences: { theme: "system" }, updateMask: { paths: ["theme"] }, etag: p1.etag },
+        token,
+      ),
     );
     expect(stale.code).toBe(grpc.status.ABORTED);
   });
@@ -226,7 +277,11 @@ describe("optimistic concurrency", () => {
     const base = (await svc.grpc.unary("updateProfile", { profile: { firstName: "base" } }, token)).profile!;
     const results = await Promise.allSettled(
       Array.from({ length: 8 }, (_, i) =>
-        svc.grpc.unary("updateProfile", { profile: { firstName: `w${i}` }, etag: base.etag, updateMask: { paths: ["first_name"] } }, token),
+        svc.grpc.unary(
+          "updateProfile",
+          { profile: { firstName: `w${i}` }, etag: base.etag, updateMask: { paths: ["first_name"] } },
+          token,
+        ),
       ),
     );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
@@ -255,30 +310,54 @@ describe("validation", () => {
       ),
     );
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(fieldViolations(err).map((v) => v.field).sort()).toEqual(
-      ["profile.avatar_url", "profile.bio", "profile.first_name", "profile.phone"].sort(),
-    );
+    expect(
+      fieldViolations(err)
+        .map((v) => v.field)
+        .sort(),
+    ).toEqual(["profile.avatar_url", "profile.bio", "profile.first_name", "profile.phone"].sort());
   });
 
   it("counts length in code points, not UTF-16 units", async () => {
     const token = await mintToken(randomUserId());
     const hundredEmoji = "😀".repeat(100);
-    const ok = await svc.grpc.unary("updateProfile", { profile: { firstName: hundredEmoji }, updateMask: { paths: ["first_name"] } }, token);
+    const ok = await svc.grpc.unary(
+      "updateProfile",
+      { profile: { firstName: hundredEmoji }, updateMask: { paths: ["first_name"] } },
+      token,
+    );
     expect(ok.profile?.firstName).toBe(hundredEmoji);
     const err = await grpcError(
-      svc.grpc.unary("updateProfile", { profile: { firstName: hundredEmoji + "😀" }, updateMask: { paths: ["first_name"] } }, token),
+      svc.grpc.unary(
+        "updateProfile",
+        { profile: { firstName: hundredEmoji + "😀" }, updateMask: { paths: ["first_name"] } },
+        token,
+      ),
     );
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
   it("rejects a NUL byte with INVALID_ARGUMENT, not a database error", async () => {
     const token = await mintToken(randomUserId());
-    const err = await grpcError(svc.grpc.unary("updateProfile", { profile: { bio: "a\u0000b" }, updateMask: { paths: ["bio"] } }, token));
+    const err = await grpcError(
+      svc.grpc.unary("updateProfile", { profile: { bio: "a\u0000b" }, updateMask: { paths: ["bio"] } }, token),
+    );
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(fieldViolations(err)).toEqual([{ field: "profile.bio", description: "must not contain NUL bytes", $typeName: "google.rpc.BadRequest.FieldViolation", reason: "", localizedMessage: undefined }]);
+    expect(fieldViolations(err)).toEqual([
+      {
+        field: "profile.bio",
+        description: "must not contain NUL bytes",
+        $typeName: "google.rpc.BadRequest.FieldViolation",
+        reason: "",
+        localizedMessage: undefined,
+      },
+    ]);
 
     const inSettings = await grpcError(
-      svc.grpc.unary("updatePreferences", { preferences: { settings: { k: "v\u0000" } }, updateMask: { paths: ["settings"] } }, token),
+      svc.grpc.unary(
+        "updatePreferences",
+        { preferences: { settings: { k: "v\u0000" } }, updateMask: { paths: ["settings"] } },
+        token,
+      ),
     );
     expect(inSettings.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(fieldViolations(inSettings).map((v) => v.field)).toEqual(["preferences.settings"]);
@@ -288,7 +367,11 @@ describe("validation", () => {
     const token = await mintToken(randomUserId());
     for (const ch of ["\n", "\t", "\u001b", "\u007f", "\u0085"]) {
       const err = await grpcError(
-        svc.grpc.unary("updateProfile", { profile: { lastName: `a${ch}b` }, updateMask: { paths: ["last_name"] } }, token),
+        svc.grpc.unary(
+          "updateProfile",
+          { profile: { lastName: `a${ch}b` }, updateMask: { paths: ["last_name"] } },
+          token,
+        ),
       );
       expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
     }
@@ -297,25 +380,66 @@ describe("validation", () => {
   it("accepts the seed's phone number and rejects malformed ones", async () => {
     const token = await mintToken(randomUserId());
     for (const phone of ["+81-90-1234-5678", "+1 415 555 0100", "+4915112345678", ""]) {
-      const res = await svc.grpc.unary("updateProfile", { profile: { phone }, updateMask: { paths: ["phone"] } }, token);
+      const res = await svc.grpc.unary(
+        "updateProfile",
+        { profile: { phone }, updateMask: { paths: ["phone"] } },
+        token,
+      );
       expect(res.profile?.phone).toBe(phone);
     }
-    for (const phone of ["81-90-1234-5678", "+1234567", "+1234567890123456", "+81--90", "+81-90-1234-5678 ext 2", "++8190"]) {
-      const err = await grpcError(svc.grpc.unary("updateProfile", { profile: { phone }, updateMask: { paths: ["phone"] } }, token));
+    for (const phone of [
+      "81-90-1234-5678",
+      "+1234567",
+      "+1234567890123456",
+      "+81--90",
+      "+81-90-1234-5678 ext 2",
+      "++8190",
+    ]) {
+      const err = await grpcError(
+        svc.grpc.unary("updateProfile", { profile: { phone }, updateMask: { paths: ["phone"] } }, token),
+      );
       expect(err.code, phone).toBe(grpc.status.INVALID_ARGUMENT);
     }
   });
 
   it("checks avatar URLs, themes, languages and settings size", async () => {
     const token = await mintToken(randomUserId());
-    const cases: [string, Parameters<typeof svc.grpc.unary<"updatePreferences">>[1] | Parameters<typeof svc.grpc.unary<"updateProfile">>[1], string][] = [
-      ["updateProfile", { profile: { avatarUrl: "https://" }, updateMask: { paths: ["avatar_url"] } }, "profile.avatar_url"],
-      ["updateProfile", { profile: { avatarUrl: "javascript:alert(1)" }, updateMask: { paths: ["avatar_url"] } }, "profile.avatar_url"],
-      ["updateProfile", { profile: { avatarUrl: `https://example.com/${"a".repeat(2048)}` }, updateMask: { paths: ["avatar_url"] } }, "profile.avatar_url"],
+    const cases: [
+      string,
+      Parameters<typeof svc.grpc.unary<"updatePreferences">>[1] | Parameters<typeof svc.grpc.unary<"updateProfile">>[1],
+      string,
+    ][] = [
+      [
+        "updateProfile",
+        { profile: { avatarUrl: "https://" }, updateMask: { paths: ["avatar_url"] } },
+        "profile.avatar_url",
+      ],
+      [
+        "updateProfile",
+        { profile: { avatarUrl: "javascript:alert(1)" }, updateMask: { paths: ["avatar_url"] } },
+        "profile.avatar_url",
+      ],
+      [
+        "updateProfile",
+        { profile: { avatarUrl: `https://example.com/${"a".repeat(2048)}` }, updateMask: { paths: ["avatar_url"] } },
+        "profile.avatar_url",
+      ],
       ["updatePreferences", { preferences: { theme: "blue" }, updateMask: { paths: ["theme"] } }, "preferences.theme"],
-      ["updatePreferences", { preferences: { language: "not a tag" }, updateMask: { paths: ["language"] } }, "preferences.language"],
-      ["updatePreferences", { preferences: { language: "" }, updateMask: { paths: ["language"] } }, "preferences.language"],
-      ["updatePreferences", { preferences: { settings: { big: "x".repeat(17 * 1024) } }, updateMask: { paths: ["settings"] } }, "preferences.settings"],
+      [
+        "updatePreferences",
+        { preferences: { language: "not a tag" }, updateMask: { paths: ["language"] } },
+        "preferences.language",
+      ],
+      [
+        "updatePreferences",
+        { preferences: { language: "" }, updateMask: { paths: ["language"] } },
+        "preferences.language",
+      ],
+      [
+        "updatePreferences",
+        { preferences: { settings: { big: "x".repeat(17 * 1024) } }, updateMask: { paths: ["settings"] } },
+        "preferences.settings",
+      ],
     ];
     for (const [method, request, field] of cases) {
       const err = await grpcError(svc.grpc.unary(method as "updateProfile", request as never, token));
@@ -326,11 +450,18 @@ describe("validation", () => {
 
   it("rejects unknown mask paths and malformed user ids", async () => {
     const token = await mintToken(randomUserId(), { scope: "profiles:read profiles:write" });
-    const mask = await grpcError(svc.grpc.unary("updateProfile", { profile: {}, updateMask: { paths: ["first_name", "email"] } }, token));
+    const mask = await grpcError(
+      svc.grpc.unary("updateProfile", { profile: {}, updateMask: { paths: ["first_name", "email"] } }, token),
+    );
     expect(mask.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(fieldViolations(mask).map((v) => v.field)).toEqual(["update_mask.paths[1]"]);
 
-    for (const userId of ["123", "123E4567-E89B-12D3-A456-426614174000", "{123e4567-e89b-12d3-a456-426614174000}", "' OR 1=1 --"]) {
+    for (const userId of [
+      "123",
+      "123E4567-E89B-12D3-A456-426614174000",
+      "{123e4567-e89b-12d3-a456-426614174000}",
+      "' OR 1=1 --",
+    ]) {
       const err = await grpcError(svc.grpc.unary("getProfile", { userId }, token));
       expect(err.code, userId).toBe(grpc.status.INVALID_ARGUMENT);
       expect(fieldViolations(err).map((v) => v.field)).toEqual(["user_id"]);
@@ -360,9 +491,14 @@ describe("over the Connect protocol", () => {
     const read = await svc.connect.getProfile({}, { headers });
     expect(read.profile?.etag).toBe(created.profile?.etag);
 
+    // Another user's id, malformed too: permission is checked first (AIP-211).
     const err = await svc.connect.getProfile({ userId: "bad" }, { headers }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectError);
-    expect((err as ConnectError).code).toBe(Code.InvalidArgument);
+    expect((err as ConnectError).code).toBe(Code.PermissionDenied);
+    const invalid = await svc.connect
+      .updateProfile({ profile: { phone: "bad" }, updateMask: { paths: ["phone"] } }, { headers })
+      .catch((e: unknown) => e);
+    expect((invalid as ConnectError).code).toBe(Code.InvalidArgument);
     const unauth = await svc.connect.getProfile({}).catch((e: unknown) => e);
     expect((unauth as ConnectError).code).toBe(Code.Unauthenticated);
   });

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChildService } from "./support/child-service.js";
-import { freePort } from "./support/private-redis.js";
+import { freePort } from "./support/child-process.js";
+import { DEMO_USER_ID } from "../src/profiles/demo-profile.js";
 
 const run = promisify(execFile);
 const readme = readFileSync("README.md", "utf8");
@@ -33,10 +34,13 @@ beforeAll(async () => {
   const port = await freePort();
   env = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  for (const k of ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_JWKS_URL", "NODE_ENV", "REDIS_KEY_PREFIX"]) delete env[k];
+  for (const k of ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "JWT_JWKS_URL", "NODE_ENV", "REDIS_KEY_PREFIX"])
+    delete env[k];
   Object.assign(env, { DATA_DIR: dataDir, PORT: String(port), METRICS_PORT: "0", LOG_LEVEL: "warn" });
   // The quick start's second half, as written: `npm start`.
-  expect(shellCommands()).toContain("npm ci && npm start    # install, then start the service on :50051");
+  expect(shellCommands()).toContain(
+    "npm ci && npm start    # install, then start the service on :50051 (gRPC) and :8080 (Connect)",
+  );
   service = await ChildService.start({ ...env, LOG_LEVEL: "info" }, ["npm", "start"]);
 }, 120_000);
 afterAll(async () => {
@@ -44,7 +48,10 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const local = (command: string) => command.replaceAll("127.0.0.1:50051", `127.0.0.1:${service.port}`);
+const local = (command: string) =>
+  command
+    .replaceAll("127.0.0.1:50051", `127.0.0.1:${service.port}`)
+    .replaceAll("127.0.0.1:8080", `127.0.0.1:${service.httpPort}`);
 
 async function bash(command: string, extraEnv: Record<string, string> = {}) {
   return run("bash", ["-c", command], { env: { ...env, ...extraEnv }, timeout: 60_000 });
@@ -63,7 +70,32 @@ describe("README", () => {
     const line = printed();
     expect(service.output).toContain("DEVELOPMENT MODE");
     const { stdout } = await bash(local(line!));
-    expect(JSON.parse(stdout).profile).toMatchObject({ userId: "123e4567-e89b-12d3-a456-426614174000", firstName: "John" });
+    expect(JSON.parse(stdout).profile).toMatchObject({
+      userId: DEMO_USER_ID,
+      firstName: "John",
+    });
+  });
+
+  it("npm start prints a plain curl line (Connect, HTTP/1.1) that returns the demo profile as printed", async () => {
+    const printed = () => service.lines.map((l) => l.trim()).find((l) => l.startsWith("curl "));
+    await expect.poll(printed, { timeout: 20_000 }).toBeDefined();
+    const { stdout } = await bash(local(printed()!));
+    expect(JSON.parse(stdout).profile).toMatchObject({ firstName: "John" });
+  });
+
+  it("runs every plain curl example against the Connect port", async () => {
+    const commands = shellCommands();
+    const tokenLine = commands.find((c) => c.startsWith("TOKEN=$(npm run -s token"))!;
+    const { stdout: token } = await bash(`${tokenLine}; printf %s "$TOKEN"`);
+    const curls = commands.filter((c) => c.startsWith("curl "));
+    expect(curls.length).toBeGreaterThanOrEqual(1);
+    for (const command of curls) {
+      expect(command).toContain("127.0.0.1:8080");
+      const { stdout } = await bash(local(command), { TOKEN: token });
+      // The token's user has no profile yet, or has one from the buf curl examples: either is a Connect answer.
+      const answer = JSON.parse(stdout) as { profile?: unknown; code?: string };
+      expect(answer.profile !== undefined || answer.code === "not_found", stdout).toBe(true);
+    }
   });
 
   it("runs the token command and every buf curl example", async () => {
@@ -82,7 +114,9 @@ describe("README", () => {
     for (const command of unary) {
       const { stdout } = await bash(local(command), { TOKEN: token });
       if (command.includes("--list-services")) {
-        expect(stdout.split("\n")).toEqual(expect.arrayContaining(["profile.v1.ProfileService", "grpc.health.v1.Health"]));
+        expect(stdout.split("\n")).toEqual(
+          expect.arrayContaining(["profile.v1.ProfileService", "grpc.health.v1.Health"]),
+        );
       } else {
         expect(() => JSON.parse(stdout), command).not.toThrow();
       }

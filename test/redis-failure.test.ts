@@ -2,8 +2,10 @@
 // PostgreSQL and writes still succeed.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FailurePolicy, GuardedCacheStore } from "../src/store/failure-policy.js";
 import { RedisCacheStore } from "../src/store/redis-cache-store.js";
 import { createRedisClient, waitUntilReady } from "../src/store/redis-client.js";
+import { RedisEventBus } from "../src/store/redis-event-bus.js";
 import { CountingDatabase } from "./support/counting-database.js";
 import { PrivateRedis } from "./support/private-redis.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
@@ -37,49 +39,77 @@ async function metric(name: "redisFallbacks" | "invalidationFailures" | "eventPu
   return m.values.reduce((sum, v) => sum + v.value, 0);
 }
 
+/** An UpdateProfile of the first name alone, as a client that edits one field sends it. */
+function setFirstName(userId: string, firstName: string) {
+  return svc.grpc.unary(
+    "updateProfile",
+    { userId, profile: { firstName }, updateMask: { paths: ["first_name"] } },
+    token,
+  );
+}
+
+// One outage, in order: each test below is a step of it, and relies on the ones before.
 describe("with Redis stopped", () => {
-  it("serves reads from PostgreSQL, accepts writes, and recovers when Redis returns", async () => {
-    const id = randomUserId();
+  const id = randomUserId();
+
+  beforeAll(async () => {
     await svc.grpc.unary("updateProfile", { userId: id, profile: { firstName: "cached" } }, token);
     await svc.grpc.unary("getProfile", { userId: id }, token);
     expect(await svc.redis.exists(svc.keys.profile(id))).toBe(1);
-
     await redis.stop();
+  });
+
+  it("serves reads from PostgreSQL, counting the fallback", async () => {
     const fallbacks = await metric("redisFallbacks");
     const read = await svc.grpc.unary("getProfile", { userId: id, includePreferences: true }, token);
     expect(read.profile?.firstName).toBe("cached");
     expect(await metric("redisFallbacks")).toBeGreaterThan(fallbacks);
+  });
 
+  it("accepts writes, counting the failed invalidation and the failed publish", async () => {
     const failedInvalidations = await metric("invalidationFailures");
     const failedPublishes = await metric("eventPublishFailures");
-    const written = await svc.grpc.unary(
-      "updateProfile",
-      { userId: id, profile: { firstName: "written while down" }, updateMask: { paths: ["first_name"] } },
-      token,
-    );
+    const written = await setFirstName(id, "written while down");
     expect(written.profile?.firstName).toBe("written while down");
     expect(await metric("invalidationFailures")).toBe(failedInvalidations + 1);
     expect(await metric("eventPublishFailures")).toBe(failedPublishes + 1);
+  });
 
+  it("serves batches from PostgreSQL", async () => {
     const batch = await svc.grpc.unary("batchGetProfiles", { userIds: [id, randomUserId()] }, token);
     expect(batch.profiles.map((p) => p.firstName)).toEqual(["written while down"]);
     expect(batch.missingUserIds).toHaveLength(1);
-    const prefs = await svc.grpc.unary("updatePreferences", { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } }, token);
+  });
+
+  it("keeps preferences readable after a write", async () => {
+    const prefs = await svc.grpc.unary(
+      "updatePreferences",
+      { userId: id, preferences: { theme: "dark" }, updateMask: { paths: ["theme"] } },
+      token,
+    );
     expect(prefs.preferences?.theme).toBe("dark");
     expect((await svc.grpc.unary("getPreferences", { userId: id }, token)).preferences?.theme).toBe("dark");
+  });
 
-    // Concurrent reads still share one query while the cache is down.
+  it("still lets concurrent reads share one query", async () => {
     db.reset();
     await Promise.all(Array.from({ length: 30 }, () => svc.grpc.unary("getProfile", { userId: id }, token)));
     expect(db.count(/FROM profiles WHERE/)).toBe(1);
+  });
 
+  it("reads from the cache again once Redis returns", async () => {
     await redis.start();
     await svc.redis.ping();
     // Reads go back to the cache once the client has reconnected and the breaker has closed.
-    await expect.poll(async () => {
-      await svc.grpc.unary("getProfile", { userId: id }, token);
-      return svc.redis.exists(svc.keys.profile(id));
-    }, { timeout: 10_000, interval: 200 }).toBe(1);
+    await expect
+      .poll(
+        async () => {
+          await svc.grpc.unary("getProfile", { userId: id }, token);
+          return svc.redis.exists(svc.keys.profile(id));
+        },
+        { timeout: 10_000, interval: 200 },
+      )
+      .toBe(1);
     db.reset();
     expect((await svc.grpc.unary("getProfile", { userId: id }, token)).profile?.firstName).toBe("written while down");
     expect(db.count(/FROM profiles WHERE/)).toBe(0);
@@ -90,7 +120,7 @@ describe("a busy event loop", () => {
   it("is not mistaken for a slow Redis: a reply that waited on our own loop still counts", async () => {
     const client = createRedisClient({ url: redis.url, cluster: false });
     expect(await waitUntilReady(client, 5000)).toBe(true);
-    const store = new RedisCacheStore(client, 100);
+    const store = new GuardedCacheStore(new RedisCacheStore(client), new FailurePolicy({ timeoutMs: 100 }));
     try {
       await client.set("busy-loop-key", "v");
       const read = store.getMany(["busy-loop-key"]);
@@ -104,27 +134,43 @@ describe("a busy event loop", () => {
       client.disconnect();
     }
   });
+
+  it("is not mistaken for a slow Redis by the bus either: a publish whose reply waited on our loop succeeds", async () => {
+    const client = createRedisClient({ url: redis.url, cluster: false });
+    expect(await waitUntilReady(client, 5000)).toBe(true);
+    const bus = new RedisEventBus(client, new FailurePolicy({ timeoutMs: 100 }));
+    try {
+      const published = bus.publish("busy-loop-channel", "m");
+      const until = performance.now() + 300;
+      while (performance.now() < until) {
+        // busy
+      }
+      await expect(published).resolves.toBeUndefined();
+    } finally {
+      await bus.close();
+      client.disconnect();
+    }
+  });
 });
 
 describe("with Redis frozen", () => {
-  it("answers reads from PostgreSQL after the bounded timeout instead of hanging", async () => {
-    const id = randomUserId();
+  const id = randomUserId();
+
+  beforeAll(async () => {
     await svc.grpc.unary("updateProfile", { userId: id, profile: { firstName: "frozen" } }, token);
     redis.pause();
-    try {
-      const started = Date.now();
-      const read = await svc.grpc.unary("getProfile", { userId: id }, token);
-      expect(read.profile?.firstName).toBe("frozen");
-      // Without the bound the call would wait for its 20 s deadline; allow generous slack for a busy machine.
-      expect(Date.now() - started).toBeLessThan(5_000);
-      const write = await svc.grpc.unary(
-        "updateProfile",
-        { userId: id, profile: { firstName: "still writable" }, updateMask: { paths: ["first_name"] } },
-        token,
-      );
-      expect(write.profile?.firstName).toBe("still writable");
-    } finally {
-      redis.resume();
-    }
+  });
+  afterAll(() => redis.resume());
+
+  it("answers reads from PostgreSQL after the bounded timeout instead of hanging", async () => {
+    const started = Date.now();
+    const read = await svc.grpc.unary("getProfile", { userId: id }, token);
+    expect(read.profile?.firstName).toBe("frozen");
+    // Without the bound the call would wait for its 20 s deadline; allow generous slack for a busy machine.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("accepts writes", async () => {
+    expect((await setFirstName(id, "still writable")).profile?.firstName).toBe("still writable");
   });
 });

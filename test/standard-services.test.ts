@@ -17,6 +17,7 @@ import {
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { HealthCheckResponse_ServingStatus as Status } from "../gen/health/v1/health_pb.js";
 import { ProfileService } from "../gen/profile/v1/profile_pb.js";
+import { LIVENESS } from "../src/server/health.js";
 import { fileRegistryOf, Reflection } from "../src/server/reflection.js";
 import { grpcHealthClient, type GrpcHealthClient } from "./support/grpc-health-client.js";
 import { randomUserId, startTestService, type TestService } from "./support/service.js";
@@ -38,11 +39,9 @@ afterAll(async () => {
 
 /** `npx buf curl` over gRPC with prior-knowledge HTTP/2, as the README runs it; no --schema. */
 async function bufCurl(args: string[]): Promise<string> {
-  const { stdout } = await run(
-    "npx",
-    ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args],
-    { timeout: 20_000 },
-  );
+  const { stdout } = await run("npx", ["buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], {
+    timeout: 20_000,
+  });
   return stdout;
 }
 
@@ -76,10 +75,33 @@ describe("buf curl through server reflection", () => {
   });
 });
 
+describe("reflection on the gRPC port, from an outside client", () => {
+  // Python grpcio, as grpcurl-style tools call it: v1 and v1alpha, list and file_containing_symbol.
+  const python = "/usr/bin/python3";
+  it("answers Python grpcio over v1 and v1alpha", async (ctx) => {
+    try {
+      await run(python, ["-c", "import grpc"]);
+    } catch {
+      ctx.skip("no python3-grpcio on this machine");
+    }
+    const { stdout } = await run(python, ["test/fixtures/python-reflection.py", `127.0.0.1:${svc.port}`]);
+    const answers = JSON.parse(stdout) as Record<string, Record<string, unknown>>;
+    for (const version of ["v1", "v1alpha"]) {
+      expect(answers[version], version).toEqual({
+        responses: 2,
+        lists_profile_service: true,
+        lists_health: true,
+        file_has_profile_proto: true,
+      });
+    }
+  });
+});
+
 describe("grpc.health.v1 over grpc-js", () => {
   it("answers Check for the server and ProfileService without a token, and NOT_FOUND for others", async () => {
     expect((await health.check("")).status).toBe(Status.SERVING);
     expect((await health.check(ProfileService.typeName)).status).toBe(Status.SERVING);
+    expect((await health.check(LIVENESS)).status).toBe(Status.SERVING);
     await expect(health.check("no.such.Service")).rejects.toMatchObject({ code: Code.NotFound });
   });
 
@@ -88,6 +110,7 @@ describe("grpc.health.v1 over grpc-js", () => {
     expect(Object.fromEntries(Object.entries(statuses).map(([k, v]) => [k, v.status]))).toEqual({
       "": Status.SERVING,
       [ProfileService.typeName]: Status.SERVING,
+      [LIVENESS]: Status.SERVING,
     });
   });
 
@@ -112,7 +135,8 @@ describe("grpc.health.v1 over grpc-js", () => {
 });
 
 describe("server reflection", () => {
-  const transport = () => createGrpcTransport({ baseUrl: `http://127.0.0.1:${svc.port}` });
+  // Our own reflection, on the Connect port (the gRPC port answers with @grpc/reflection: see the listing test).
+  const transport = () => createGrpcTransport({ baseUrl: `http://127.0.0.1:${svc.httpPort}` });
 
   it("v1alpha answers on one stream: files with their dependencies, each dependency once, and errors in band", async () => {
     const client = createClient(ServerReflection, transport());
@@ -146,7 +170,11 @@ describe("server reflection", () => {
     const first = names(0);
     expect(first[0]).toBe("profile/v1/profile.proto");
     expect(first).toEqual(
-      expect.arrayContaining(["google/protobuf/field_mask.proto", "google/protobuf/struct.proto", "google/protobuf/timestamp.proto"]),
+      expect.arrayContaining([
+        "google/protobuf/field_mask.proto",
+        "google/protobuf/struct.proto",
+        "google/protobuf/timestamp.proto",
+      ]),
     );
     expect(answers[0]!.validHost).toBe("h");
     expect(answers[0]!.originalRequest?.messageRequest).toEqual(requests[0]!.messageRequest);
@@ -164,14 +192,18 @@ describe("server reflection", () => {
       }
       const impl = reflection.v1();
       const answers = [];
-      for await (const res of impl.serverReflectionInfo(one(), undefined as never) as AsyncIterable<{ messageResponse: unknown }>) {
+      for await (const res of impl.serverReflectionInfo(one(), undefined as never) as AsyncIterable<{
+        messageResponse: unknown;
+      }>) {
         answers.push(res.messageResponse);
       }
       return answers[0] as v1.ServerReflectionResponse["messageResponse"];
     };
     const fileOf = async (symbol: string) => {
       const r = await ask({ case: "fileContainingSymbol", value: symbol });
-      return r.case === "fileDescriptorResponse" ? fromBinary(FileDescriptorProtoSchema, r.value.fileDescriptorProto[0]!).name : r.case;
+      return r.case === "fileDescriptorResponse"
+        ? fromBinary(FileDescriptorProtoSchema, r.value.fileDescriptorProto[0]!).name
+        : r.case;
     };
     expect(await fileOf("profile.v1.Profile.first_name")).toBe("profile/v1/profile.proto");
     expect(await fileOf("google.protobuf.NullValue")).toBe("google/protobuf/struct.proto");
@@ -186,7 +218,10 @@ describe("server reflection", () => {
       value: { errorCode: Code.NotFound },
     });
     expect(
-      await ask({ case: "fileContainingExtension", value: create(v1.ExtensionRequestSchema, { containingType: "profile.v1.Profile", extensionNumber: 100 }) }),
+      await ask({
+        case: "fileContainingExtension",
+        value: create(v1.ExtensionRequestSchema, { containingType: "profile.v1.Profile", extensionNumber: 100 }),
+      }),
     ).toMatchObject({ case: "errorResponse", value: { errorCode: Code.NotFound } });
   });
 });

@@ -1,9 +1,9 @@
 // The verified-token cache: hits skip verification, and an entry is never used
 // at or past the token's exp, past its maximum age, or after a rejection.
 
-import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import type { Caller } from "../src/auth/caller.js";
+import { mintToken } from "../src/auth/mint-token.js";
 import { CachingTokenVerifier, type ExpiringTokenVerifier } from "../src/auth/token-cache.js";
 import { JoseTokenVerifier, TokenRejectedError, type VerifiedToken } from "../src/auth/token-verifier.js";
 
@@ -102,11 +102,7 @@ describe("the verified-token cache", () => {
   it("wraps the real jose verifier: exp comes from the token", async () => {
     const secret = "token-cache-test-secret-at-least-32-bytes";
     const exp = Math.floor(Date.now() / 1000) + 120;
-    const token = await new SignJWT({ scope: "profiles:read" })
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("bob")
-      .setExpirationTime(exp)
-      .sign(new TextEncoder().encode(secret));
+    const token = await mintToken({ secret, subject: "bob", scopes: ["profiles:read"], expiresAt: exp });
     const jose = new JoseTokenVerifier({
       secret,
       jwksUrl: undefined,

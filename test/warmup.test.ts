@@ -68,10 +68,7 @@ describe("warm-up", () => {
     const auth: TestDatabase = await createTestDatabase("warmup_auth");
     const authDb = new PgDatabase({ connectionString: auth.url, max: 1, statementTimeoutMs: 5000 });
     await authDb.query("CREATE TABLE users (id uuid PRIMARY KEY, last_login_at timestamptz NOT NULL)");
-    await authDb.query(
-      "INSERT INTO users SELECT unnest($1::uuid[]), now() - interval '1 hour'",
-      [ids.slice(0, 5)],
-    );
+    await authDb.query("INSERT INTO users SELECT unnest($1::uuid[]), now() - interval '1 hour'", [ids.slice(0, 5)]);
     await authDb.query("INSERT INTO users SELECT unnest($1::uuid[]), now() - interval '3 days'", [ids.slice(5, 10)]);
     await authDb.close();
     const svc = await startTestService({

@@ -1,84 +1,76 @@
-// Hit (GetProfile on a warm key, 64 in flight) and Batch (BatchGetProfiles of
-// 100 warm ids), each next to F-rpc with the same generator and shape.
+// The fixed calls at 64 in flight, all from the same generator with the same
+// request bytes (GetProfile of the hot key, with the hot user's token; the
+// floors ignore the token): the three bare floor servers, the service's Hit
+// over gRPC and over Connect, in alternating rounds. Then Batch, once.
 
-import { GetProfileRequestSchema, GetProfileResponseSchema, BatchGetProfilesRequestSchema, BatchGetProfilesResponseSchema } from "../../gen/profile/v1/profile_pb.js";
-import type { BenchContext } from "../context.js";
-import { decodeUnary, GrpcStatus, requestFrame } from "../grpc-wire.js";
+import { cacheKeys } from "../../src/cache/cache-keys.js";
+import { batchGetProfiles, getProfile, type Call } from "../calls.js";
+import { BATCH_SIZE, type BenchContext } from "../context.js";
+import { sleep } from "../child.js";
+import { H2Client } from "../h2-client.js";
 import { profileId } from "../ids.js";
-import { interleaved, type Measurement } from "../measurement.js";
-import { RPC_FLOOR, unauthenticatedGetProfile, type RpcFloor } from "../rpc-floor.js";
-import { bearer } from "../tokens.js";
-import { BenchFailure } from "../validate.js";
-import { measureFixedCall } from "./fixed.js";
+import { BenchFailure, measureRpc, type RpcPlan } from "../measure.js";
+import { inRounds, type Measurement } from "../measurement.js";
+import type { Endpoint } from "../service.js";
 
-export const BATCH_SIZE = 100;
-
-export async function hitAndBatch(ctx: BenchContext): Promise<Measurement[]> {
-  const [floor, target] = await interleaved(ctx.options.rounds, [() => rpcFloor(ctx, "F-rpc", RPC_FLOOR), () => hit(ctx)]);
-  return [
-    floor!,
-    target!,
-    await batch(ctx),
-    await rpcFloor(ctx, "F-rpc (UNAUTHENTICATED)", unauthenticatedGetProfile(profileId(ctx.ranges.hot))),
-  ];
-}
-
-export function rpcFloor(ctx: BenchContext, name: string, floor: RpcFloor): Promise<Measurement> {
-  return measureFixedCall(ctx, name, "floor", floor.call, {
-    status: floor.expectStatus,
-    logCode: floor.logCode,
-    notes: [floor.label],
-  });
-}
-
-export function hit(ctx: BenchContext): Promise<Measurement> {
+export async function fixedCalls(ctx: BenchContext): Promise<Measurement[]> {
+  const o = ctx.options;
   const hotId = profileId(ctx.ranges.hot);
-  return measureFixedCall(
-    ctx,
-    "Hit",
-    "scenario",
-    {
-      path: "/profile.v1.ProfileService/GetProfile",
-      frame: requestFrame(GetProfileRequestSchema, { userId: hotId }),
-      headers: bearer(ctx.tokens.hotUser),
-    },
-    {
-      status: GrpcStatus.OK,
-      logCode: "OK",
-      checkReply: (body) => {
-        if (decodeUnary(GetProfileResponseSchema, body).profile?.userId !== hotId) {
-          throw new BenchFailure("Hit: the reply is not the requested profile");
-        }
+  const grpc = getProfile("grpc", hotId, ctx.tokens.hotUser);
+  const connect = getProfile("connect", hotId, ctx.tokens.hotUser);
+  const refillHot = () => refill(ctx, [hotId]);
+  const run = (plan: Pick<RpcPlan, "id" | "kind" | "cache" | "before" | "itemsPerCall">, ep: Endpoint, call: Call) =>
+    measureRpc(
+      {
+        ...plan,
+        endpoint: ep,
+        call,
+        generator: ctx.generator,
+        connections: o.connections,
+        concurrency: o.connections * o.streamsPerConnection,
+        window: ctx.window,
       },
-      allCached: true,
-      notes: ["one warm key: h2load sends one fixed body and token"],
-    },
+      ctx.workDir,
+    );
+  const hit = { kind: "scenario", cache: "hit", before: refillHot } as const;
+
+  const rows = await inRounds(o.rounds, [
+    () => run({ id: "f-http2", kind: "floor" }, ctx.floors.http2, grpc),
+    () => run({ id: "f-grpc-js", kind: "floor" }, ctx.floors.grpcJs, grpc),
+    () => run({ id: "hit", ...hit }, ctx.service.endpoint("grpc"), grpc),
+    () => run({ id: "f-connect", kind: "floor" }, ctx.floors.connect, connect),
+    () => run({ id: "hit-connect", ...hit }, ctx.service.endpoint("connect"), connect),
+  ]);
+
+  const ids = Array.from({ length: BATCH_SIZE }, (_, i) => profileId(i));
+  const batch = await run(
+    { id: "batch", ...hit, itemsPerCall: BATCH_SIZE, before: () => refill(ctx, ids) },
+    ctx.service.endpoint("grpc"),
+    batchGetProfiles("grpc", ids, ctx.tokens.reader),
   );
+  return [...rows, batch];
 }
 
-export function batch(ctx: BenchContext): Promise<Measurement> {
-  const ids = Array.from({ length: BATCH_SIZE }, (_, i) => profileId(i));
-  return measureFixedCall(
-    ctx,
-    "Batch",
-    "scenario",
-    {
-      path: "/profile.v1.ProfileService/BatchGetProfiles",
-      frame: requestFrame(BatchGetProfilesRequestSchema, { userIds: ids }),
-      headers: bearer(ctx.tokens.reader),
-    },
-    {
-      status: GrpcStatus.OK,
-      logCode: "OK",
-      itemsPerCall: BATCH_SIZE,
-      allCached: true,
-      checkReply: (body) => {
-        const reply = decodeUnary(BatchGetProfilesResponseSchema, body);
-        if (reply.profiles.length !== BATCH_SIZE) {
-          throw new BenchFailure(`Batch: ${reply.profiles.length} profiles in the reply, expected ${BATCH_SIZE}`);
-        }
-      },
-      notes: [`${BATCH_SIZE} warm ids per call; items/s counts profiles`],
-    },
-  );
+/**
+ * Caches `ids` afresh, with a full TTL, so that none expires during the run
+ * that follows (the rounds together outlast the TTL): drops them, reads them
+ * through the service, and waits until the fills have landed.
+ */
+export async function refill(ctx: BenchContext, ids: string[]): Promise<void> {
+  const keys = ids.map(cacheKeys(ctx.keyPrefix).profile);
+  await ctx.redis.del(...keys);
+  const client = await H2Client.connect(ctx.service.endpoint("grpc").url, 1);
+  try {
+    const call = batchGetProfiles("grpc", ids, ctx.tokens.reader);
+    call.expect(await client.call(call));
+  } finally {
+    client.close();
+  }
+  const deadline = Date.now() + 5000;
+  while ((await ctx.redis.mget(...keys)).some((v) => v?.startsWith("{") !== true)) {
+    if (Date.now() > deadline) throw new BenchFailure(`the service did not cache ${ids.length} profiles within 5 s`);
+    await sleep(10);
+  }
+  // The refill's own log line (a miss) must land before the measured window's log starts.
+  await sleep(100);
 }

@@ -10,7 +10,7 @@
 // - Only successes are cached; a rejected token is checked again every time.
 // - Bounded by `maxEntries`, least recently used first out.
 
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { LRUCache } from "lru-cache";
 import type { Caller } from "./caller.js";
 import type { TokenVerifier, VerifiedToken } from "./token-verifier.js";
@@ -46,7 +46,7 @@ export class CachingTokenVerifier implements TokenVerifier {
   }
 
   async verify(token: string): Promise<Caller> {
-    const key = createHash("sha256").update(token).digest("base64");
+    const key = hash("sha256", token, "base64");
     const cached = this.entries.get(key);
     if (cached !== undefined) {
       if (this.now() < cached.validUntilMs) return cached.caller;

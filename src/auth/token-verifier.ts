@@ -86,7 +86,8 @@ export class JoseTokenVerifier implements TokenVerifier {
 function classify(err: unknown): Error {
   if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid) return new KeySourceUnavailableError(err);
   if (err instanceof errors.JWTExpired) return new TokenRejectedError("token has expired");
-  if (err instanceof errors.JWTClaimValidationFailed) return new TokenRejectedError(`token claim "${err.claim}" is not accepted`);
+  if (err instanceof errors.JWTClaimValidationFailed)
+    return new TokenRejectedError(`token claim "${err.claim}" is not accepted`);
   if (err instanceof errors.JOSEAlgNotAllowed) return new TokenRejectedError("token signing algorithm is not allowed");
   if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenRejectedError("token signature is invalid");
   if (err instanceof errors.JWKSNoMatchingKey) return new TokenRejectedError("token was signed by an unknown key");

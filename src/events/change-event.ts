@@ -12,4 +12,6 @@ export interface ChangeEvent {
   /** Proto field names the write changed; empty for deletions. */
   readonly updatedFields: readonly string[];
   readonly time: Date;
+  /** The W3C traceparent of the write's span, when it was traced: a watcher's delivery links to it. */
+  readonly traceContext?: string;
 }

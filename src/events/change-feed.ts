@@ -1,9 +1,9 @@
 // The replica's one subscription to the seed's channels. It tells its
-// listeners (the watch hub, the near cache) that something changed, and when
+// listeners (the watch hub) that something changed, and when
 // the subscription dropped or came back.
 
 import { errorSummary, type Logger } from "../log/logger.js";
-import type { Channels } from "../profiles/cache-keys.js";
+import type { Channels } from "./channels.js";
 import type { EventBus } from "../store/event-bus.js";
 
 export interface ChangeNotice {
@@ -44,7 +44,7 @@ export class ChangeFeed {
         },
       );
     } catch (err) {
-      // Listeners cope without it: the hub polls, the near cache stays off.
+      // Listeners cope without it: the hub polls.
       this.log.warn({ err: errorSummary(err) }, "subscribing to change events failed");
       for (const l of this.listeners) l.onStatus(false);
     }

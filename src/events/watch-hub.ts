@@ -4,15 +4,23 @@
 // or unreachable Redis. Watchers therefore see every committed event exactly
 // once, in order, whatever happened to the pub/sub message that announced it.
 
-import { Code, ConnectError } from "@connectrpc/connect";
 import { LRUCache } from "lru-cache";
 import { errorSummary, type Logger } from "../log/logger.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ChangeEvent } from "./change-event.js";
 import type { ChangeListener, ChangeNotice } from "./change-feed.js";
+import { BoundedConcurrency, QueueFullError } from "./bounded-concurrency.js";
+import { FreshRead } from "./fresh-read.js";
 import type { EventFilter, Outbox } from "./outbox.js";
 import { comparePositions, maxPosition, type Position } from "./position.js";
+import { ResumeTokens, type ResumePoint } from "./resume-token.js";
 import { Watcher, type CatchUpSource } from "./watcher.js";
+import {
+  ResumeTokenExpiredError,
+  UnusableResumeTokenError,
+  WatchLimitError,
+  WatchShutdownError,
+} from "./watch-errors.js";
 
 export interface WatchHubOptions {
   /** Events per outbox read while tailing; a watcher's queue must hold at least two pages. */
@@ -25,17 +33,27 @@ export interface WatchHubOptions {
   progressIntervalMs: number;
   /** Events a watcher may have queued before it is cut off. */
   queueSize: number;
+  /**
+   * Catch-up reads of resuming watchers: how many run at once (a share of the
+   * database pool, so the rest stays free for ordinary calls), and how many may
+   * wait, for how long, before a watcher is refused with RESOURCE_EXHAUSTED.
+   */
+  catchUp: { concurrency: number; maxQueued: number; maxWaitMs: number };
 }
 
-export class ResumeTokenExpiredError extends Error {
-  constructor() {
-    super(
-      "resume_token is older than the event retention window, so events may be missing: " +
-        "re-read the data you need, then watch again without a resume_token",
-    );
-    this.name = "ResumeTokenExpiredError";
-  }
-}
+export const WATCH_HUB_DEFAULTS: WatchHubOptions = {
+  tailPageSize: 100,
+  replayPageSize: 500,
+  pollIntervalMs: 1000,
+  progressIntervalMs: 10_000,
+  queueSize: 1000,
+  catchUp: { concurrency: 1, maxQueued: 10_000, maxWaitMs: 10_000 },
+};
+
+/** Options over the defaults; `catchUp` merges field by field. */
+export type WatchHubSettings = Partial<Omit<WatchHubOptions, "catchUp">> & {
+  catchUp?: Partial<WatchHubOptions["catchUp"]>;
+};
 
 export class WatchHub implements CatchUpSource, ChangeListener {
   /** Every event up to here has been offered to every live watcher. */
@@ -52,20 +70,63 @@ export class WatchHub implements CatchUpSource, ChangeListener {
   private idle = true;
   // Ids of events already read, so a wake-up for one of them costs nothing.
   private readonly recentlyRead = new LRUCache<string, true>({ max: 10_000 });
+  private tokens: ResumeTokens | undefined;
+  private lastToken: { position: Position; token: string } | undefined;
+  // What every open may need, read once per burst instead of once per open.
+  private readonly watermark: FreshRead<Position>;
+  private readonly pruned: FreshRead<Position | undefined>;
+  private readonly catchUp: BoundedConcurrency;
+  private readonly options: WatchHubOptions;
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly options: WatchHubOptions,
+    settings: WatchHubSettings,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.options = {
+      ...WATCH_HUB_DEFAULTS,
+      ...settings,
+      catchUp: { ...WATCH_HUB_DEFAULTS.catchUp, ...settings.catchUp },
+    };
+    this.watermark = new FreshRead(async () => (await outbox.readAfter(this.position, 0)).watermark);
+    this.pruned = new FreshRead(() => outbox.prunedThrough());
+    this.catchUp = new BoundedConcurrency(this.options.catchUp);
+  }
 
   async start(): Promise<void> {
+    const log = await this.outbox.eventLog();
+    if (log.renewed !== undefined && log.renewed !== "first start") {
+      this.log.warn(
+        { reason: log.renewed },
+        "this database is not the one the event log was made in; resume tokens issued before are refused",
+      );
+    }
+    this.tokens = new ResumeTokens(log);
     this.position = (await this.outbox.readAfter({ xid: 0n, id: 0n }, 0)).watermark;
-    this.timers.push(
-      setInterval(() => this.poll(), this.options.pollIntervalMs).unref(),
-      setInterval(() => this.sendProgress(), this.options.progressIntervalMs).unref(),
-    );
+    this.timers.push(setInterval(() => this.poll(), this.options.pollIntervalMs).unref());
+  }
+
+  /** A client's resume_token, or undefined when it is not one of ours at all (INVALID_ARGUMENT). */
+  resumePoint(token: string): ResumePoint | undefined {
+    return this.started.decode(token);
+  }
+
+  resumeToken(position: Position): string {
+    // Every watcher of an event asks for the same token (an HMAC): the last one is kept.
+    if (this.lastToken?.position !== position) {
+      this.lastToken = { position, token: this.started.encode(position) };
+    }
+    return this.lastToken.token;
+  }
+
+  get livePosition(): Position {
+    return this.position;
+  }
+
+  private get started(): ResumeTokens {
+    if (this.tokens === undefined) throw new Error("the watch hub has not started");
+    return this.tokens;
   }
 
   onChange(notice: ChangeNotice): void {
@@ -98,17 +159,25 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     this.reading = this.readTail().finally(() => (this.reading = undefined));
   }
 
-  /** Opens a watch from now, or after `from` (a resume token's position). */
-  async open(filter: EventFilter, from: Position | undefined, reset: Watcher["reset"]): Promise<Watcher> {
-    if (this.stopped) throw new ConnectError("server is shutting down; reconnect", Code.Unavailable);
+  /** Opens a watch from now, or after `from` (a client's resume token, from `resumePoint`). */
+  async open(filter: EventFilter, from: ResumePoint | undefined, reset: Watcher["reset"]): Promise<Watcher> {
+    if (this.stopped) throw new WatchShutdownError("server is shutting down; reconnect");
     if (this.idle) await this.skipToNow();
+    const interval = this.options.progressIntervalMs;
     if (from === undefined) {
-      const watcher = new Watcher(filter, this.position, this.options.queueSize, this, reset);
+      const watcher = new Watcher(filter, this.position, this.options.queueSize, this, reset, interval);
       this.attach(watcher);
       return watcher;
     }
-    await this.checkRetained(from);
-    const watcher = new Watcher(filter, from, this.options.queueSize, this, reset);
+    if (from.kind === "foreign") {
+      throw new UnusableResumeTokenError(
+        "resume_token comes from another event log (another database or environment, or a copy restored " +
+          "elsewhere), so its position means nothing here",
+      );
+    }
+    await this.checkNotAhead(from.position);
+    await this.checkRetained(from.position);
+    const watcher = new Watcher(filter, from.position, this.options.queueSize, this, reset, interval);
     this.all.add(watcher);
     this.metrics.watchersConnected.inc();
     return watcher;
@@ -117,11 +186,24 @@ export class WatchHub implements CatchUpSource, ChangeListener {
   async replay(cursor: Position, filter: EventFilter) {
     const upTo = this.position;
     if (comparePositions(cursor, upTo) >= 0) return { events: [], readThrough: cursor, complete: true };
-    const { events } = await this.outbox.readAfter(cursor, this.options.replayPageSize, { upTo, filter });
+    const { events } = await this.queuedForCatchUp(() =>
+      this.outbox.readAfter(cursor, this.options.replayPageSize, { upTo, filter }),
+    );
     // Retention may have run while we read: a gap is only acceptable if nothing was pruned past our cursor.
     await this.checkRetained(cursor);
     const complete = events.length < this.options.replayPageSize;
     return { events, readThrough: complete ? upTo : (events.at(-1)?.position ?? cursor), complete };
+  }
+
+  private async queuedForCatchUp<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await this.catchUp.run(read);
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      throw new WatchLimitError(
+        "too many watch streams are catching up at once; retry with backoff, resuming from your last resume_token",
+      );
+    }
   }
 
   /**
@@ -129,7 +211,7 @@ export class WatchHub implements CatchUpSource, ChangeListener {
    * move past it without reading it. (Resuming watchers replay it themselves.)
    */
   private async skipToNow(): Promise<void> {
-    const { watermark } = await this.outbox.readAfter(this.position, 0);
+    const watermark = await this.watermark.get();
     this.position = maxPosition(this.position, watermark);
     this.idle = false;
   }
@@ -161,7 +243,9 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.reading?.catch(() => {});
-    const error = new ConnectError("server is shutting down; resume on another instance with your last resume_token", Code.Unavailable);
+    const error = new WatchShutdownError(
+      "server is shutting down; resume on another instance with your last resume_token",
+    );
     for (const watcher of this.all) watcher.finish(error);
     const deadline = Date.now() + graceMs;
     while (this.all.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -224,17 +308,25 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     this.everyone.forEach((w) => w.offer(event));
   }
 
-  private sendProgress(): void {
-    for (const watcher of this.all) {
-      if (!watcher.isLive) continue;
-      if (!watcher.active) watcher.bookmark(this.position, true);
-      watcher.active = false;
+  /**
+   * No token of this log can be past the watermark: every position handed out
+   * (here or on another replica) was below one. One that is ahead was made up,
+   * or comes from a database that has since been replaced by an older copy,
+   * and resuming from it would skip every event up to there.
+   */
+  private async checkNotAhead(position: Position): Promise<void> {
+    if (comparePositions(position, this.position) <= 0) return;
+    // Another replica may have read further than this one: compare with a watermark read now.
+    const watermark = await this.watermark.get();
+    if (comparePositions(position, watermark) > 0) {
+      throw new UnusableResumeTokenError(
+        "resume_token is ahead of this database's event log (was the database replaced by an older copy?)",
+      );
     }
   }
 
   private async checkRetained(position: Position): Promise<void> {
-    const pruned = await this.outbox.prunedThrough();
+    const pruned = await this.pruned.get();
     if (pruned !== undefined && comparePositions(position, pruned) < 0) throw new ResumeTokenExpiredError();
   }
 }
-

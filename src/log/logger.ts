@@ -16,13 +16,40 @@ export function createLogger(level: string): Logger {
       level,
       base: { service: "profile-service" },
       redact: {
-        paths: ["*.first_name", "*.last_name", "*.phone", "*.bio", "*.authorization", "*.token", "authorization", "token"],
+        paths: [
+          "*.first_name",
+          "*.last_name",
+          "*.phone",
+          "*.bio",
+          "*.authorization",
+          "*.token",
+          "authorization",
+          "token",
+        ],
         censor: "[redacted]",
       },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
+}
+
+const unredacted = new WeakMap<Logger, Logger>();
+
+/**
+ * `log` without the redaction pass, for lines whose fields are fixed and
+ * hold no request data (the one line per RPC). Redaction walks every line's
+ * fields for its paths: on a cache hit that was about a tenth of the
+ * service's own CPU. Same stream, level and bindings as `log`.
+ */
+export function withoutRedaction(log: Logger): Logger {
+  let plain = unredacted.get(log);
+  if (plain === undefined) {
+    const stream = (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym]!;
+    plain = pino({ level: log.level, base: log.bindings(), timestamp: pino.stdTimeFunctions.isoTime }, stream);
+    unredacted.set(log, plain);
+  }
+  return plain;
 }
 
 /** An error as one short string, for logs: no stack, no request data. */

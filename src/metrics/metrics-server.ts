@@ -3,14 +3,19 @@
 
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Registry } from "prom-client";
 
 export interface MetricsServer {
   readonly port: number;
   close(): Promise<void>;
 }
 
-export async function listenMetrics(registry: Registry, port: number, host: string): Promise<MetricsServer> {
+/** A registry, or anything that renders one (the cluster primary's aggregate of its workers). */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+export async function listenMetrics(registry: MetricsSource, port: number, host: string): Promise<MetricsServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0];
     if (path !== "/metrics" || (req.method !== "GET" && req.method !== "HEAD")) {

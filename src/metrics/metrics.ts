@@ -1,14 +1,20 @@
+import type { DescMethod } from "@bufbuild/protobuf";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { CacheStats } from "../store/cache-stats.js";
-import { DEFAULT_SAMPLE_SIZE, DEFAULT_SCAN_BUDGET } from "../store/redis-cache-stats.js";
-import { RefreshedValue, withTimeout } from "./refreshed-value.js";
+import { DEFAULT_SAMPLE_SIZE, DEFAULT_SCAN_BUDGET, type CacheStats } from "./cache-stats.js";
+import { RefreshedValue, unknownAfter } from "./refreshed-value.js";
+import { allCodes, codeName, rpcLabels } from "./rpc-labels.js";
 
-export type CacheType = "profile" | "preferences";
-export type CacheStatus = "hit" | "miss" | "bypass";
-/** go-grpc-prometheus' grpc_type values. */
-export type GrpcType = "unary" | "client_stream" | "server_stream" | "bidi_stream";
-
-const cacheTypes: readonly CacheType[] = ["profile", "preferences"];
+/**
+ * The cache_type label values, exported at 0 from startup. They are
+ * cache/'s CacheType, restated because metrics/ imports nothing above it.
+ */
+const cacheTypes = ["profile", "preferences"] as const;
+type CacheType = (typeof cacheTypes)[number];
+/**
+ * The `operation` label values of redis_fallbacks_total: the cache calls
+ * CacheAside makes, and `suspect`, reads of keys whose invalidation failed here.
+ */
+const cacheOperations = ["get", "fill", "poll", "suspect"] as const;
 const CACHE_SIZE_MAX_AGE_MS = 30_000;
 const CACHE_STATS_TIMEOUT_MS = 500;
 
@@ -29,18 +35,6 @@ export class Metrics {
     labelNames: ["cache_type"] as const,
     registers: [this.registry],
   });
-  readonly earlyRefreshes = new Counter({
-    name: "cache_early_refreshes_total",
-    help: "Keys refilled before they expired (XFetch early refresh)",
-    labelNames: ["cache_type"] as const,
-    registers: [this.registry],
-  });
-  readonly nearCacheHits = new Counter({
-    name: "near_cache_hits_total",
-    help: "Reads answered by the in-process near cache; cache_hits_total counts only the hits Redis answered",
-    labelNames: ["cache_type"] as const,
-    registers: [this.registry],
-  });
   readonly apiResponseTime = new Histogram({
     name: "api_response_time_seconds",
     help: "API response time",
@@ -51,13 +45,13 @@ export class Metrics {
 
   readonly redisFallbacks = new Counter({
     name: "redis_fallbacks_total",
-    help: "Reads that skipped or gave up on Redis (error, timeout, or open breaker) and were answered by PostgreSQL",
+    help: "Reads that skipped or gave up on Redis (error, timeout, open breaker, or a key whose invalidation failed here) and were answered by PostgreSQL",
     labelNames: ["operation"] as const,
     registers: [this.registry],
   });
   readonly invalidationFailures = new Counter({
     name: "cache_invalidation_failures_total",
-    help: "Writes whose cache invalidation failed; the key may serve stale data until its TTL",
+    help: "Writes whose cache invalidation (DEL) failed; the relay retries it until it lands",
     registers: [this.registry],
   });
   readonly cacheFillsRejected = new Counter({
@@ -69,6 +63,12 @@ export class Metrics {
   readonly cacheValuesTooLarge = new Counter({
     name: "cache_values_too_large_total",
     help: "Values not cached because they exceed the 1 MiB limit",
+    labelNames: ["cache_type"] as const,
+    registers: [this.registry],
+  });
+  readonly cacheStaleServed = new Counter({
+    name: "cache_stale_served_total",
+    help: "Keys answered from a grace copy (CACHE_GRACE_SECONDS) because PostgreSQL could not be reached",
     labelNames: ["cache_type"] as const,
     registers: [this.registry],
   });
@@ -114,12 +114,63 @@ export class Metrics {
 
   readonly eventsRelayed = new Counter({
     name: "events_relayed_total",
-    help: "Events published by the relay because their writer did not publish them (crash or Redis outage)",
+    help: "Events the relay finished (DEL and PUBLISH) because their writer could not (crash, Redis outage, failover)",
+    registers: [this.registry],
+  });
+  readonly unhandledRejections = new Counter({
+    name: "unhandled_rejections_total",
+    help: "Promise rejections nobody handled, each logged at error level; always a bug. The process keeps running",
     registers: [this.registry],
   });
   readonly watchersConnected = new Gauge({
     name: "watchers_connected",
     help: "Open WatchProfileEvents streams on this instance",
+    registers: [this.registry],
+  });
+
+  // Redis' eviction settings, read at startup and every REDIS_MEMORY_CHECK_INTERVAL_SECONDS (EvictionPolicyWatch).
+  readonly redisMaxmemoryPolicy = new Gauge({
+    name: "redis_maxmemory_policy",
+    help: "1 for each Redis master's maxmemory-policy (CONFIG GET, or INFO memory where CONFIG is refused; policy=unknown when neither says). Absent while Redis cannot be read",
+    labelNames: ["node", "policy"] as const,
+    registers: [this.registry],
+  });
+  readonly redisUsedMemoryBytes = new Gauge({
+    name: "redis_used_memory_bytes",
+    help: "used_memory of each Redis master (INFO memory), as of the last check",
+    labelNames: ["node"] as const,
+    registers: [this.registry],
+  });
+  readonly redisMaxmemoryBytes = new Gauge({
+    name: "redis_maxmemory_bytes",
+    help: "maxmemory of each Redis master (INFO memory), as of the last check; 0 means no limit",
+    labelNames: ["node"] as const,
+    registers: [this.registry],
+  });
+
+  // The consistency checker (CONSISTENCY_CHECK_INTERVAL_MS; see src/consistency/).
+  readonly consistencyChecks = new Counter({
+    name: "cache_consistency_checks_total",
+    help: "Cached keys the consistency checker compared with PostgreSQL (keys with a write in flight are not counted)",
+    labelNames: ["cache_type"] as const,
+    registers: [this.registry],
+  });
+  readonly inconsistencies = new Counter({
+    name: "cache_inconsistencies_total",
+    help: "Cached keys found older than PostgreSQL's committed row with no write to them in flight, confirmed by a second look",
+    labelNames: ["cache_type"] as const,
+    registers: [this.registry],
+  });
+  readonly inconsistencyBehind = new Histogram({
+    name: "cache_inconsistency_behind_seconds",
+    help: "For each inconsistency: seconds from the commit of the newest change the cached value lacks to the check",
+    labelNames: ["cache_type"] as const,
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 86_400],
+    registers: [this.registry],
+  });
+  readonly consistencyCheckErrors = new Counter({
+    name: "cache_consistency_check_errors_total",
+    help: "Consistency check rounds that could not run (PostgreSQL or Redis did not answer)",
     registers: [this.registry],
   });
 
@@ -136,7 +187,7 @@ export class Metrics {
       "has seen no lookups, or the cache is in-process.",
     registers: [this.registry],
     collect: async () => {
-      const rate = this.cacheStats && (await withTimeout(this.cacheStats.keyspaceHitRate(), CACHE_STATS_TIMEOUT_MS));
+      const rate = this.cacheStats && (await unknownAfter(this.cacheStats.keyspaceHitRate(), CACHE_STATS_TIMEOUT_MS));
       this.redisKeyspaceHitRate.set(rate ?? Number.NaN);
     },
   });
@@ -174,6 +225,51 @@ export class Metrics {
     },
   });
 
+  // Prometheus advises exporting every series whose labels are known in
+  // advance at 0 from startup: otherwise a series appears only at its first
+  // increment, and rate(), increase() and alerts see nothing before it.
+  constructor() {
+    for (const cache_type of cacheTypes) {
+      for (const counter of [
+        this.cacheHits,
+        this.cacheMisses,
+        this.cacheFillsRejected,
+        this.cacheValuesTooLarge,
+        this.cacheStaleServed,
+        this.dbLoads,
+      ]) {
+        counter.inc({ cache_type }, 0);
+      }
+    }
+    for (const operation of cacheOperations) this.redisFallbacks.inc({ operation }, 0);
+    for (const cache_type of cacheTypes) {
+      this.consistencyChecks.inc({ cache_type }, 0);
+      this.inconsistencies.inc({ cache_type }, 0);
+      this.inconsistencyBehind.zero({ cache_type });
+    }
+  }
+
+  /**
+   * Exports the per-RPC series of every method served at 0 (every code for
+   * grpc_server_handled_total), as go-grpc-prometheus' InitializeMetrics does.
+   */
+  initializeRpcs(methods: readonly DescMethod[]): void {
+    for (const method of methods) {
+      const rpc = rpcLabels(method);
+      this.grpcStarted.inc(rpc, 0);
+      for (const code of allCodes) this.grpcHandled.inc({ ...rpc, grpc_code: codeName(code) }, 0);
+      this.grpcHandlingSeconds.zero(rpc);
+    }
+  }
+
+  /** Exports the per-channel event series at 0. */
+  initializeChannels(channels: readonly string[]): void {
+    for (const channel of channels) {
+      this.eventsPublished.inc({ channel }, 0);
+      this.eventPublishFailures.inc({ channel }, 0);
+    }
+  }
+
   collectDefaults(): void {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -184,6 +280,10 @@ export class Metrics {
     this.cachePrefixes = cacheTypes.map((t) => prefixes[t]);
     this.cacheSizes =
       stats &&
-      new RefreshedValue(() => stats.bytesByPrefix(this.cachePrefixes), CACHE_SIZE_MAX_AGE_MS, CACHE_STATS_TIMEOUT_MS * 4);
+      new RefreshedValue(
+        () => stats.bytesByPrefix(this.cachePrefixes),
+        CACHE_SIZE_MAX_AGE_MS,
+        CACHE_STATS_TIMEOUT_MS * 4,
+      );
   }
 }

@@ -2,6 +2,8 @@
 // for longer than `timeoutMs`: scrapes share one read, and a slow or failed
 // read leaves the value unknown instead of failing or stalling the scrape.
 
+import { withTimeout } from "../lib/timeout.js";
+
 export class RefreshedValue<T> {
   private value: T | undefined;
   private readAt = -Infinity;
@@ -20,19 +22,17 @@ export class RefreshedValue<T> {
   }
 
   private async refresh(): Promise<T | undefined> {
-    this.value = await withTimeout(this.read(), this.timeoutMs);
+    this.value = await unknownAfter(this.read(), this.timeoutMs);
     this.readAt = performance.now();
     return this.value;
   }
 }
 
 /** The promise's value, or undefined if it rejects or takes longer than `timeoutMs`. */
-export async function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)));
-  try {
-    return await Promise.race([promise.catch(() => undefined), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function unknownAfter<T>(promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  return withTimeout(
+    promise.catch(() => undefined),
+    timeoutMs,
+    () => undefined,
+  );
 }

@@ -73,7 +73,8 @@ function str(v: unknown): string {
 }
 
 function num(v: unknown): number {
-  if (typeof v !== "number" || !Number.isSafeInteger(v)) throw new TypeError("cached value: expected an integer version");
+  if (typeof v !== "number" || !Number.isSafeInteger(v))
+    throw new TypeError("cached value: expected an integer version");
   return v;
 }
 

@@ -1,20 +1,35 @@
 // The profile domain: cache-aside reads, and writes that commit (with their
-// outbox event), invalidate, then publish.
+// outbox event), then hand the event to their CommitListener (EventPublisher:
+// invalidate, then publish).
 
-import { errorSummary, type Logger } from "../log/logger.js";
-import type { Metrics } from "../metrics/metrics.js";
-import type { ChangeEvent } from "../events/change-event.js";
-import type { CacheAside, Entity, Outcome } from "./cache-aside.js";
+import type { CommitListener } from "../events/commit-listener.js";
+import { Lookup, type CacheAside, type Entity, type Outcome } from "../cache/cache-aside.js";
+import { tracedRead } from "./cache-span.js";
 import { decodePreferences, decodeProfile, encodePreferences, encodeProfile } from "./cache-codec.js";
-import type { CacheKeys } from "./cache-keys.js";
+import { sharedDecoder } from "./decoded-values.js";
+import type { CacheKeys } from "../cache/cache-keys.js";
 import { NotFoundError } from "./errors.js";
 import type { PreferencesPatch, PreferencesRecord, ProfilePatch, ProfileRecord } from "./records.js";
-import type { ProfileStore } from "./repository.js";
+import type { ProfileRepository } from "./repository.js";
+
+export interface ProfilesDeps {
+  repository: ProfileRepository;
+  cache: CacheAside;
+  keys: CacheKeys;
+  /** Finishes every committed change before its write answers. */
+  commits: CommitListener;
+}
 
 export interface ProfilesOptions {
   profileTtlSeconds: number;
   preferencesTtlSeconds: number;
 }
+
+/** The seed's TTLs: `profile:{user_id}` 300 s, `preferences:{user_id}` 600 s. */
+export const PROFILES_DEFAULTS: ProfilesOptions = {
+  profileTtlSeconds: 300,
+  preferencesTtlSeconds: 600,
+};
 
 export interface ProfileWithPreferences {
   profile: Outcome<ProfileRecord>;
@@ -25,71 +40,65 @@ export class Profiles {
   readonly profileEntity: Entity<ProfileRecord>;
   readonly preferencesEntity: Entity<PreferencesRecord>;
 
-  constructor(
-    private readonly store: ProfileStore,
-    private readonly cache: CacheAside,
-    private readonly keys: CacheKeys,
-    /** Told about every committed change, after the cache was invalidated. Must not throw. */
-    private readonly onCommitted: (event: ChangeEvent) => Promise<void>,
-    private readonly metrics: Metrics,
-    private readonly log: Logger,
-    options: ProfilesOptions,
-  ) {
+  private readonly repository: ProfileRepository;
+  private readonly cache: CacheAside;
+  private readonly commits: CommitListener;
+
+  constructor(deps: ProfilesDeps, options: Partial<ProfilesOptions> = {}) {
+    const { repository, keys } = deps;
+    const { profileTtlSeconds, preferencesTtlSeconds } = { ...PROFILES_DEFAULTS, ...options };
+    this.repository = repository;
+    this.cache = deps.cache;
+    this.commits = deps.commits;
     this.profileEntity = {
       type: "profile",
-      ttlSeconds: options.profileTtlSeconds,
-      key: keys.profile,
+      ttlSeconds: profileTtlSeconds,
+      key: (id) => keys.profile(id),
       encode: encodeProfile,
-      decode: decodeProfile,
-      load: (ids) => store.getProfiles(ids),
+      decode: sharedDecoder(decodeProfile),
+      load: (ids) => repository.getProfiles(ids),
     };
     this.preferencesEntity = {
       type: "preferences",
-      ttlSeconds: options.preferencesTtlSeconds,
-      key: keys.preferences,
+      ttlSeconds: preferencesTtlSeconds,
+      key: (id) => keys.preferences(id),
       encode: encodePreferences,
-      decode: decodePreferences,
-      load: (ids) => store.getPreferences(ids),
+      decode: sharedDecoder(decodePreferences),
+      load: (ids) => repository.getPreferences(ids),
     };
   }
 
   /** The profile, and its preferences when asked: one cache round trip for both. */
   async getProfile(userId: string, includePreferences: boolean): Promise<ProfileWithPreferences> {
     if (!includePreferences) {
-      const profile = await this.cache.get(this.profileEntity, userId);
+      const profile = await this.readOne(this.profileEntity, userId);
       if (profile.value === null) throw new NotFoundError("profile");
       return { profile };
     }
-    const [profile, preferences] = await this.cache.read([
-      { entity: this.profileEntity, id: userId },
-      { entity: this.preferencesEntity, id: userId },
-    ]);
+    const profiles = new Lookup(this.profileEntity, [userId]);
+    const preferences = new Lookup(this.preferencesEntity, [userId]);
+    await tracedRead(this.cache, [profiles, preferences]);
+    const [profile] = profiles.outcomes;
     if (profile!.value === null) throw new NotFoundError("profile");
-    return {
-      profile: profile as Outcome<ProfileRecord>,
-      preferences: preferences as Outcome<PreferencesRecord>,
-    };
+    return { profile: profile!, preferences: preferences.outcomes[0] };
   }
 
   /** Outcomes aligned with `userIds`; a null value means no such profile. */
   async batchGetProfiles(userIds: readonly string[]): Promise<Outcome<ProfileRecord>[]> {
-    const outcomes = await this.cache.read(userIds.map((id) => ({ entity: this.profileEntity, id })));
-    return outcomes as Outcome<ProfileRecord>[];
+    const lookup = new Lookup(this.profileEntity, userIds);
+    await tracedRead(this.cache, [lookup]);
+    return lookup.outcomes;
   }
 
   async getPreferences(userId: string): Promise<Outcome<PreferencesRecord>> {
-    const preferences = await this.cache.get(this.preferencesEntity, userId);
+    const preferences = await this.readOne(this.preferencesEntity, userId);
     if (preferences.value === null) throw new NotFoundError("preferences");
     return preferences;
   }
 
-  async updateProfile(
-    userId: string,
-    patch: ProfilePatch,
-    expectedVersion?: number,
-  ): Promise<ProfileRecord> {
-    const { record, event } = await this.store.upsertProfile(userId, patch, expectedVersion);
-    await this.afterCommit(userId, [this.keys.profile(userId)], event);
+  async updateProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<ProfileRecord> {
+    const { record, event } = await this.repository.upsertProfile(userId, patch, expectedVersion);
+    await this.commits.committed(event);
     return record;
   }
 
@@ -98,34 +107,19 @@ export class Profiles {
     patch: PreferencesPatch,
     expectedVersion?: number,
   ): Promise<PreferencesRecord> {
-    const { record, event } = await this.store.upsertPreferences(userId, patch, expectedVersion);
-    await this.afterCommit(userId, [this.keys.preferences(userId)], event);
+    const { record, event } = await this.repository.upsertPreferences(userId, patch, expectedVersion);
+    await this.commits.committed(event);
     return record;
   }
 
   async deleteProfile(userId: string, expectedVersion?: number): Promise<void> {
-    const event = await this.store.deleteProfile(userId, expectedVersion);
-    await this.afterCommit(userId, [this.keys.profile(userId), this.keys.preferences(userId)], event);
+    const event = await this.repository.deleteProfile(userId, expectedVersion);
+    await this.commits.committed(event);
   }
 
-  /**
-   * Invalidate, then publish. Both are issued in the same tick on the same
-   * Redis connection, so they travel in one pipelined round trip and Redis
-   * still runs the DEL before the PUBLISH: a subscriber that reads the cache
-   * on an event never finds the old value.
-   */
-  private async afterCommit(userId: string, keys: string[], event: ChangeEvent): Promise<void> {
-    await Promise.all([this.invalidate(userId, keys), this.onCommitted(event)]);
-  }
-
-  // The write has committed, so a cache failure must not fail the call: the
-  // stale entry expires with its TTL, and the failure is counted.
-  private async invalidate(userId: string, keys: string[]): Promise<void> {
-    try {
-      await this.cache.invalidate(keys);
-    } catch (err) {
-      this.metrics.invalidationFailures.inc();
-      this.log.error({ user_id: userId, err: errorSummary(err) }, "cache invalidation failed");
-    }
+  private async readOne<T>(entity: Entity<T>, id: string): Promise<Outcome<T>> {
+    const lookup = new Lookup(entity, [id]);
+    await tracedRead(this.cache, [lookup]);
+    return lookup.outcomes[0]!;
   }
 }

@@ -1,30 +1,19 @@
-// All SQL for profiles and preferences. Parameterized only: column names come
-// from the fixed maps below, never from requests.
+// The SQL for profiles and preferences: their reads, and their write
+// statements. A write is one statement that this file composes: the row's
+// INSERT/UPDATE or DELETE, around two CTE fragments it takes from outbox.ts
+// (`outboxSql.lockUser`, the user's write lock, and `outboxSql.appendFrom`,
+// the event's INSERT), so a change and its event commit together or not at
+// all, in one round trip. Every other outbox statement lives in outbox.ts.
+// Parameterized only: column names come from the fixed maps below, never
+// from requests.
 
 import type { JsonObject } from "@bufbuild/protobuf";
 import type { ChangeEvent } from "../events/change-event.js";
 import { eventOf, outboxSql, type EventColumns, type NewChange } from "../events/outbox.js";
 import type { Database, SqlExecutor } from "../store/database.js";
+import { activeTraceparent } from "../tracing/tracing.js";
 import { EtagMismatchError, NotFoundError } from "./errors.js";
 import type { PreferencesPatch, PreferencesRecord, ProfilePatch, ProfileRecord } from "./records.js";
-
-/**
- * Every write is one statement that also appends its event to the outbox, so
- * a change and its event commit together or not at all, in one round trip.
- */
-export interface ProfileStore {
-  getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>>;
-  getPreferences(userIds: readonly string[]): Promise<Map<string, PreferencesRecord>>;
-  /** Creates or updates; with `expectedVersion`, only if it is current. */
-  upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>>;
-  upsertPreferences(
-    userId: string,
-    patch: PreferencesPatch,
-    expectedVersion?: number,
-  ): Promise<Written<PreferencesRecord>>;
-  /** Deletes the profile and the user's preferences. */
-  deleteProfile(userId: string, expectedVersion?: number): Promise<ChangeEvent>;
-}
 
 export interface Written<T> {
   record: T;
@@ -88,7 +77,7 @@ interface PreferencesRow {
   version: string | number | bigint;
 }
 
-export class SqlProfileStore implements ProfileStore {
+export class ProfileRepository {
   constructor(private readonly db: Database) {}
 
   async getProfiles(userIds: readonly string[]): Promise<Map<string, ProfileRecord>> {
@@ -107,6 +96,7 @@ export class SqlProfileStore implements ProfileStore {
     return out;
   }
 
+  /** Creates or updates; with `expectedVersion`, only if it is current. */
   async upsertProfile(userId: string, patch: ProfilePatch, expectedVersion?: number): Promise<Written<ProfileRecord>> {
     const { columns, values } = inColumnOrder(patch, profileColumnOf);
     const change = { type: "profile_updated", userId, fields: columns } as const;
@@ -115,6 +105,7 @@ export class SqlProfileStore implements ProfileStore {
     return { record: toProfile(row), event: eventOf(row, change) };
   }
 
+  /** Creates or updates; with `expectedVersion`, only if it is current. */
   async upsertPreferences(
     userId: string,
     patch: PreferencesPatch,
@@ -125,11 +116,19 @@ export class SqlProfileStore implements ProfileStore {
       preferencesColumnOf,
     );
     const change = { type: "preferences_updated", userId, fields: columns } as const;
-    const row = await write<PreferencesRow>(this.db, "preferences", PREFERENCES_COLUMNS, change, values, expectedVersion);
+    const row = await write<PreferencesRow>(
+      this.db,
+      "preferences",
+      PREFERENCES_COLUMNS,
+      change,
+      values,
+      expectedVersion,
+    );
     if (row === undefined) throw new EtagMismatchError("preferences");
     return { record: toPreferences(row), event: eventOf(row, change) };
   }
 
+  /** Deletes the profile and the user's preferences. */
   async deleteProfile(userId: string, expectedVersion?: number): Promise<ChangeEvent> {
     const change = { type: "profile_deleted", userId } as const;
     // One statement: lock, delete the profile (if its version matches), its
@@ -142,9 +141,9 @@ export class SqlProfileStore implements ProfileStore {
          RETURNING p.user_id),
        removed_preferences AS (
          DELETE FROM preferences WHERE user_id = $1::uuid AND EXISTS (SELECT 1 FROM removed)),
-       ${outboxSql.appendFrom("removed", "$3", "'{}'")}
+       ${outboxSql.appendFrom("removed", "$3", "'{}'", "$4")}
        SELECT event_id, event_xid, event_time FROM event`,
-      [userId, expectedVersion ?? null, change.type],
+      [userId, expectedVersion ?? null, change.type, activeTraceparent()],
       { prepare: true },
     );
     const row = rows[0];
@@ -166,7 +165,9 @@ async function selectByIds<R>(
   const { rows } =
     userIds.length === 1
       ? await db.query<R>(`SELECT ${columns} FROM ${table} WHERE user_id = $1`, [userIds[0]], { prepare: true })
-      : await db.query<R>(`SELECT ${columns} FROM ${table} WHERE user_id = ANY($1::uuid[])`, [userIds], { prepare: true });
+      : await db.query<R>(`SELECT ${columns} FROM ${table} WHERE user_id = ANY($1::uuid[])`, [userIds], {
+          prepare: true,
+        });
   return rows;
 }
 
@@ -203,10 +204,11 @@ async function write<R>(
   expectedVersion: number | undefined,
 ): Promise<(R & EventColumns) | undefined> {
   const columns = change.fields;
-  const params: unknown[] = [change.userId, ...values, change.type, columns];
+  const params: unknown[] = [change.userId, ...values, change.type, columns, activeTraceparent()];
   const valueParams = columns.map((c, i) => `$${i + 2}::${columnType[c]}`);
   const typeParam = `$${columns.length + 2}`;
   const fieldsParam = `$${columns.length + 3}`;
+  const traceParam = `$${columns.length + 4}`;
   const returned = returning
     .split(", ")
     .map((c) => `t.${c}`)
@@ -228,7 +230,7 @@ async function write<R>(
   const { rows } = await db.query<R & EventColumns>(
     `WITH ${outboxSql.lockUser("$1")},
      written AS (${written}),
-     ${outboxSql.appendFrom("written", typeParam, fieldsParam)}
+     ${outboxSql.appendFrom("written", typeParam, fieldsParam, traceParam)}
      SELECT written.*, event.event_id, event.event_xid, event.event_time FROM written CROSS JOIN event`,
     params,
     // One text per table, column set and etag-or-not: a bounded set.

@@ -5,18 +5,30 @@
 // WARMUP_DATABASE_URL can pick the users instead, e.g. the seed's "logged in
 // during the last 24 hours" from the auth database.
 
+import { withTimeout } from "../lib/timeout.js";
 import { errorSummary, type Logger } from "../log/logger.js";
 import type { SqlExecutor } from "../store/database.js";
-import type { CacheAside, Entity } from "./cache-aside.js";
+import type { CacheAside, Entity } from "../cache/cache-aside.js";
 import type { ProfileRecord } from "./records.js";
 
 export interface WarmupOptions {
+  /** How many profiles to warm; 0 turns warm-up off. */
   limit: number;
   timeoutMs: number;
-  /** Where user ids come from; their first column is the user id. */
-  idSource: SqlExecutor;
-  /** Custom id query; by default the most recently updated profiles. */
+  /** Custom id query (its first column is the user id); by default the most recently updated profiles. */
   query?: string;
+}
+
+/** Where user ids come from: opened for one warm-up, closed after it. */
+export interface IdSource extends SqlExecutor {
+  close?(): Promise<void>;
+}
+
+export interface WarmupDeps {
+  cache: CacheAside;
+  entity: Entity<ProfileRecord>;
+  openIdSource: () => IdSource;
+  log: Logger;
 }
 
 export interface WarmupResult {
@@ -28,35 +40,16 @@ export interface WarmupResult {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function warmUp(
-  cache: CacheAside,
-  entity: Entity<ProfileRecord>,
-  options: WarmupOptions,
-  log: Logger,
-): Promise<WarmupResult> {
+/** Warms the cache, bounded by `timeoutMs`; never throws (serving goes on cold). */
+export async function warmUp(deps: WarmupDeps, options: WarmupOptions): Promise<WarmupResult> {
+  if (options.limit === 0) return { ids: 0, warmed: 0, ms: 0, timedOut: false };
+  const { log } = deps;
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
-  });
-  const work = (async () => {
-    const { rows } = options.query
-      ? await options.idSource.query<Record<string, unknown>>(options.query)
-      : await options.idSource.query<Record<string, unknown>>(
-          "SELECT user_id FROM profiles ORDER BY updated_at DESC LIMIT $1",
-          [options.limit],
-        );
-    const ids = rows
-      .map((row) => String(Object.values(row)[0] ?? "").toLowerCase())
-      .filter((id) => UUID.test(id))
-      .slice(0, options.limit);
-    return { ids: ids.length, warmed: await cache.warm(entity, ids) };
-  })();
+  const source = deps.openIdSource();
   try {
-    const outcome = await Promise.race([work, deadline]);
+    const outcome = await withTimeout(warm(deps, source, options), options.timeoutMs, () => "timeout" as const);
     const ms = Math.round(performance.now() - started);
     if (outcome === "timeout") {
-      work.catch(() => {});
       log.warn({ timeout_ms: options.timeoutMs }, "cache warm-up hit its deadline; serving continues cold");
       return { ids: 0, warmed: 0, ms, timedOut: true };
     }
@@ -66,6 +59,26 @@ export async function warmUp(
     log.warn({ err: errorSummary(err) }, "cache warm-up failed; serving continues cold");
     return { ids: 0, warmed: 0, ms: Math.round(performance.now() - started), timedOut: false };
   } finally {
-    clearTimeout(timer);
+    await source.close?.();
   }
+}
+
+async function warm(
+  deps: WarmupDeps,
+  source: SqlExecutor,
+  options: WarmupOptions,
+): Promise<{ ids: number; warmed: number }> {
+  const { rows } = options.query
+    ? await source.query<Record<string, unknown>>(options.query)
+    : await source.query<Record<string, unknown>>("SELECT user_id FROM profiles ORDER BY updated_at DESC LIMIT $1", [
+        options.limit,
+      ]);
+  const ids = rows
+    .map((row) => {
+      const id = Object.values(row)[0];
+      return typeof id === "string" ? id.toLowerCase() : "";
+    })
+    .filter((id) => UUID.test(id))
+    .slice(0, options.limit);
+  return { ids: ids.length, warmed: await deps.cache.warm(deps.entity, ids) };
 }

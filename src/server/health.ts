@@ -15,16 +15,25 @@ export { ServingStatus };
 /** The name that stands for the whole server. */
 export const OVERALL = "";
 
+/**
+ * The process is alive and serving its ports, whatever PostgreSQL does: for
+ * Kubernetes' livenessProbe, so a database outage makes pods unready, never
+ * restarts them all. SERVING from the start; NOT_SERVING only at shutdown.
+ */
+export const LIVENESS = "liveness";
+
 type Listener = (status: ServingStatus) => void;
 
 export class HealthStatus {
   private readonly statuses = new Map<string, ServingStatus>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly everyChange = new Set<(service: string, status: ServingStatus) => void>();
   private shuttingDown = false;
 
   /** Registers `services` (and the overall status) as NOT_SERVING until told otherwise. */
   constructor(services: readonly string[] = []) {
     for (const service of [OVERALL, ...services]) this.statuses.set(service, ServingStatus.NOT_SERVING);
+    this.statuses.set(LIVENESS, ServingStatus.SERVING);
   }
 
   /** Sets one service's status, registering it if new. Ignored once shutting down. */
@@ -33,10 +42,10 @@ export class HealthStatus {
     this.update(service, status);
   }
 
-  /** Sets every registered service, and the overall status. Ignored once shutting down. */
+  /** Sets every registered service and the overall status (readiness; not LIVENESS). Ignored once shutting down. */
   setAll(status: ServingStatus): void {
     if (this.shuttingDown) return;
-    for (const service of [...this.statuses.keys()]) this.update(service, status);
+    for (const service of [...this.statuses.keys()]) if (service !== LIVENESS) this.update(service, status);
   }
 
   /**
@@ -68,10 +77,17 @@ export class HealthStatus {
     };
   }
 
+  /** Calls `listener` on every change of any service's status, services registered later included. */
+  watchAll(listener: (service: string, status: ServingStatus) => void): () => void {
+    this.everyChange.add(listener);
+    return () => this.everyChange.delete(listener);
+  }
+
   private update(service: string, status: ServingStatus): void {
     if (this.statuses.get(service) === status) return;
     this.statuses.set(service, status);
     for (const listener of this.listeners.get(service) ?? []) listener(status);
+    for (const listener of this.everyChange) listener(service, status);
   }
 }
 
@@ -99,7 +115,11 @@ export function healthService(health: HealthStatus): ServiceImpl<typeof Health> 
  * The current status at once (SERVICE_UNKNOWN for an unknown service, without
  * ending the call, as the spec says), then each change, until the call ends.
  */
-async function* watchStatus(health: HealthStatus, service: string, ctx: HandlerContext): AsyncGenerator<HealthCheckResponse> {
+async function* watchStatus(
+  health: HealthStatus,
+  service: string,
+  ctx: HandlerContext,
+): AsyncGenerator<HealthCheckResponse> {
   let latest = health.get(service) ?? ServingStatus.SERVICE_UNKNOWN;
   let wake: (() => void) | undefined;
   const unwatch = health.watch(service, (status) => {

@@ -25,8 +25,8 @@ import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 type Response = MessageInitShape<typeof ServerReflectionResponseSchema>;
 type MessageResponse = Response["messageResponse"];
 
-/** A registry holding `files` and, transitively, everything they import. */
-export function fileRegistryOf(files: readonly DescFile[]): FileRegistry {
+/** `files` and, transitively, everything they import, by file name. */
+export function withDependencies(files: readonly DescFile[]): Map<string, DescFile> {
   const byName = new Map<string, DescFile>();
   const visit = (file: DescFile) => {
     if (byName.has(file.proto.name)) return;
@@ -34,6 +34,12 @@ export function fileRegistryOf(files: readonly DescFile[]): FileRegistry {
     file.dependencies.forEach(visit);
   };
   files.forEach(visit);
+  return byName;
+}
+
+/** A registry holding `files` and, transitively, everything they import. */
+export function fileRegistryOf(files: readonly DescFile[]): FileRegistry {
+  const byName = withDependencies(files);
   return createFileRegistry(
     ...[...byName.values()].map((file) => createFileRegistry(file.proto, (name) => byName.get(name))),
   );

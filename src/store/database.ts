@@ -15,7 +15,11 @@ export interface QueryOptions {
 }
 
 export interface SqlExecutor {
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(
+    text: string,
+    params?: readonly unknown[],
+    options?: QueryOptions,
+  ): Promise<QueryResult<R>>;
 }
 
 export interface Database extends SqlExecutor {
@@ -23,7 +27,25 @@ export interface Database extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** Runs `fn` on one dedicated connection (session state such as advisory locks). */
   withConnection<T>(fn: (conn: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Resolves when the server answers a trivial query. It runs on a connection
+   * of its own where there is a pool, so a busy pool never looks like a down
+   * database, and health checks never take a connection from a request.
+   */
+  probe(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Every connection stayed busy for as long as a call may wait for one: the
+ * service is overloaded, PostgreSQL is not down. Maps to RESOURCE_EXHAUSTED.
+ */
+export class DatabaseBusyError extends Error {
+  constructor(cause: unknown) {
+    // Safe to show to clients (errors.ts passes it on): it names no internals.
+    super("every database connection is busy; retry with backoff", { cause });
+    this.name = "DatabaseBusyError";
+  }
 }
 
 /** PostgreSQL could not be reached or did not answer in time. Maps to UNAVAILABLE. */

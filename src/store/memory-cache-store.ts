@@ -3,8 +3,8 @@
 // inside one call, so each is atomic, as the Lua scripts are on Redis.
 
 import { LRUCache } from "lru-cache";
-import { refreshMarker, type CacheStore, type LeasedFill } from "./cache-store.js";
-import type { CacheStats } from "./cache-stats.js";
+import { graceLease, isLease, parseGraceLease, type CacheStore, type LeasedFill } from "./cache-store.js";
+import type { CacheStats } from "../metrics/cache-stats.js";
 
 export interface MemoryCacheStoreOptions {
   /** Upper bound on the UTF-8 bytes of keys plus values; least recently used entries go first. */
@@ -25,19 +25,36 @@ export class MemoryCacheStore implements CacheStore, CacheStats {
     return keys.map((k) => this.entries.get(k) ?? null);
   }
 
-  async acquireLeases(keys: readonly string[], lease: string, ttlMs: number): Promise<(string | null)[]> {
+  async acquireLeases(keys: readonly string[], lease: string, ttlMs: number, graceMs = 0): Promise<(string | null)[]> {
     return keys.map((key) => {
       const current = this.entries.get(key);
-      if (current !== undefined) return current;
-      this.entries.set(key, lease, { ttl: ttlMs });
-      return null;
+      if (current === undefined) {
+        this.entries.set(key, lease, { ttl: ttlMs });
+        return null;
+      }
+      if (graceMs === 0) return current;
+      const copy = this.graceCopy(key, current, graceMs);
+      if (copy === undefined) return current;
+      const taken = graceLease(lease, Date.now() + ttlMs, copy);
+      this.entries.set(key, taken, { noUpdateTTL: true });
+      return taken;
     });
+  }
+
+  /** What a reader with `graceMs` of grace may lease `current` for: a value past its fresh time, or an expired grace lease's copy. */
+  private graceCopy(key: string, current: string, graceMs: number): string | undefined {
+    if (isLease(current)) {
+      const held = parseGraceLease(current);
+      return held !== undefined && held.leaseUntilMs <= Date.now() ? held.copy : undefined;
+    }
+    if (current.startsWith("~")) return undefined;
+    return this.entries.getRemainingTTL(key) <= graceMs ? current : undefined;
   }
 
   async fillLeased(entries: readonly LeasedFill[]): Promise<boolean[]> {
     return entries.map(({ key, lease, value, ttlSeconds }) => {
       const current = this.entries.get(key);
-      if (current !== lease && !current?.startsWith(refreshMarker(lease, ""))) return false;
+      if (current !== lease && (current === undefined || parseGraceLease(current)?.lease !== lease)) return false;
       if (ttlSeconds === 0) this.entries.delete(key);
       // Like any entry, it may be evicted at once (here: when larger than maxBytes).
       else this.entries.set(key, value, { ttl: ttlSeconds * 1000 });
@@ -45,20 +62,14 @@ export class MemoryCacheStore implements CacheStore, CacheStats {
     });
   }
 
-  async getManyWithTtl(keys: readonly string[]): Promise<{ value: string | null; ttlMs: number }[]> {
-    return keys.map((key) => {
-      const value = this.entries.get(key);
-      if (value === undefined) return { value: null, ttlMs: -2 };
-      const ttl = this.entries.getRemainingTTL(key);
-      return { value, ttlMs: Number.isFinite(ttl) ? Math.max(0, Math.round(ttl)) : -1 };
+  async restoreGrace(entries: readonly { key: string; lease: string }[]): Promise<boolean[]> {
+    return entries.map(({ key, lease }) => {
+      const current = this.entries.get(key);
+      const held = current === undefined ? undefined : parseGraceLease(current);
+      if (held?.lease !== lease) return false;
+      this.entries.set(key, held.copy, { noUpdateTTL: true });
+      return true;
     });
-  }
-
-  async beginRefresh(key: string, current: string, lease: string): Promise<boolean> {
-    if (this.entries.get(key) !== current) return false;
-    const ttl = this.entries.getRemainingTTL(key);
-    this.entries.set(key, refreshMarker(lease, current), Number.isFinite(ttl) && ttl > 0 ? { ttl } : {});
-    return true;
   }
 
   async delete(keys: readonly string[]): Promise<void> {

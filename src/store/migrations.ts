@@ -71,6 +71,52 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: "event log identity",
+    sql: `
+      -- Which event log resume tokens belong to (Outbox.eventLog): a random id
+      -- and MAC key, and what the database looked like when they were made, so
+      -- that a copy or restore elsewhere is noticed and gets an identity of its own.
+      CREATE TABLE event_log_identity (
+        singleton          boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+        log_id             bytea NOT NULL CHECK (length(log_id) = 8),
+        key                bytea NOT NULL CHECK (length(key) = 32),
+        system_identifier  text,
+        database_oid       oid NOT NULL,
+        checked_xid        xid8 NOT NULL,
+        created_at         timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
+  {
+    version: 4,
+    name: "events are done when invalidated",
+    sql: `
+      -- An event is done only once the cache DEL of every key it touches and
+      -- its PUBLISH have both succeeded; until then the relay retries it. The
+      -- column recorded the PUBLISH alone, so it is renamed for what it now
+      -- means (a rename touches no row). Events the previous release marked
+      -- published count as done: whether their DEL landed was never recorded.
+      -- Replicas of the previous release still running during a rollout fail
+      -- their relay, mark and prune statements (logged) until replaced; their
+      -- reads and writes do not use the column, and the new replicas' relay
+      -- finishes the events they write.
+      ALTER TABLE profile_events RENAME COLUMN published_at TO invalidated_at;
+      ALTER INDEX profile_events_unpublished_idx RENAME TO profile_events_unfinished_idx;
+    `,
+  },
+  {
+    version: 5,
+    name: "event trace context",
+    sql: `
+      -- The W3C traceparent of the write that appended the event, when it was
+      -- traced (OTEL_EXPORTER_OTLP_ENDPOINT): a watcher's delivery span links
+      -- to it. NULL otherwise, and for every event written before; the
+      -- previous release never names the column, so it runs on beside this one.
+      ALTER TABLE profile_events ADD COLUMN trace_context text;
+    `,
+  },
 ];
 
 // Arbitrary but fixed: every replica must agree on it.

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import {
+  DatabaseBusyError,
   DatabaseUnavailableError,
   type Database,
   type QueryOptions,
@@ -22,19 +23,23 @@ export interface PgDatabaseOptions {
 
 export class PgDatabase implements Database {
   private readonly pool: pg.Pool;
+  /** One connection for `probe()` alone, outside the pool that requests queue for. */
+  private readonly probePool: pg.Pool;
   private readonly statements: StatementNames | undefined;
 
   constructor(options: PgDatabaseOptions) {
-    this.pool = new pg.Pool({
+    const common = {
       connectionString: options.connectionString,
-      max: options.max,
       connectionTimeoutMillis: options.connectionTimeoutMs ?? 3000,
       statement_timeout: options.statementTimeoutMs,
       query_timeout: options.statementTimeoutMs + 1000,
       idleTimeoutMillis: 30_000,
-    });
+    };
+    this.pool = new pg.Pool({ ...common, max: options.max });
+    this.probePool = new pg.Pool({ ...common, max: 1, idleTimeoutMillis: 0 });
     // An idle client that loses its server emits here; without a listener the process would crash.
     this.pool.on("error", () => {});
+    this.probePool.on("error", () => {});
     this.statements = options.preparedStatements === false ? undefined : new StatementNames();
   }
 
@@ -89,11 +94,23 @@ export class PgDatabase implements Database {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.end();
+  async probe(): Promise<void> {
+    try {
+      await this.probePool.query("SELECT 1");
+    } catch (err) {
+      throw classify(err);
+    }
   }
 
-  private config(text: string, params: readonly unknown[] | undefined, options: QueryOptions | undefined): pg.QueryConfig {
+  async close(): Promise<void> {
+    await Promise.all([this.pool.end(), this.probePool.end()]);
+  }
+
+  private config(
+    text: string,
+    params: readonly unknown[] | undefined,
+    options: QueryOptions | undefined,
+  ): pg.QueryConfig {
     const values = params as unknown[] | undefined;
     if (options?.prepare !== true || this.statements === undefined) return { text, values };
     return { name: this.statements.nameOf(text), text, values };
@@ -120,13 +137,32 @@ class StatementNames {
 }
 
 // SQLSTATE classes that mean "the server is unreachable or shedding load", not "your query is wrong".
-const unavailableSqlStates = new Set(["57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004", "57014"]);
+const unavailableSqlStates = new Set([
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+  "08000",
+  "08003",
+  "08006",
+  "08001",
+  "08004",
+  "57014",
+]);
 
 function classify(err: unknown): unknown {
-  if (err instanceof DatabaseUnavailableError) return err;
+  if (err instanceof DatabaseUnavailableError || err instanceof DatabaseBusyError) return err;
+  // pg-pool's wait for a free connection ran out: every connection is busy, which says nothing about the server.
+  // (A new connection that cannot be made in time fails differently, below, as unavailable.)
+  if (err instanceof Error && err.message === "timeout exceeded when trying to connect") {
+    return new DatabaseBusyError(err);
+  }
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === "string" && unavailableSqlStates.has(code)) return new DatabaseUnavailableError(err);
-  if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)$/.test(code)) {
+  if (
+    typeof code === "string" &&
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH)$/.test(code)
+  ) {
     return new DatabaseUnavailableError(err);
   }
   const message = err instanceof Error ? err.message : "";

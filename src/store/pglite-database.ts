@@ -7,12 +7,7 @@
 
 import { mkdirSync } from "node:fs";
 import { PGlite, types, type Results } from "@electric-sql/pglite";
-import {
-  DatabaseUnavailableError,
-  type Database,
-  type QueryResult,
-  type SqlExecutor,
-} from "./database.js";
+import { DatabaseUnavailableError, type Database, type QueryResult, type SqlExecutor } from "./database.js";
 
 export class PGliteDatabase implements Database {
   private tail: Promise<unknown> = Promise.resolve();
@@ -64,6 +59,11 @@ export class PGliteDatabase implements Database {
         if (this.pg.isInTransaction()) await run(this.pg, "ROLLBACK").catch(() => {});
       }
     });
+  }
+
+  /** PGlite is one in-process session: there is no pool to keep a connection out of. */
+  async probe(): Promise<void> {
+    await this.query("SELECT 1");
   }
 
   /** Lets calls already queued finish, refuses new ones, then closes (and flushes to disk). */

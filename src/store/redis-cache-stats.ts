@@ -3,10 +3,7 @@
 // key count, never a walk of the whole keyspace.
 
 import type { Cluster, Redis } from "ioredis";
-import type { CacheStats } from "./cache-stats.js";
-
-export const DEFAULT_SCAN_BUDGET = 1000;
-export const DEFAULT_SAMPLE_SIZE = 100;
+import { DEFAULT_SAMPLE_SIZE, DEFAULT_SCAN_BUDGET, type CacheStats } from "../metrics/cache-stats.js";
 
 export interface RedisCacheStatsOptions {
   /** Keys SCAN may visit per node for one estimate. */

@@ -18,21 +18,17 @@ export class CountingCacheStore implements CacheStore {
     this.calls.push({ method: "getMany", keys });
     return this.inner.getMany(keys);
   }
-  acquireLeases(keys: readonly string[], lease: string, ttlMs: number) {
+  acquireLeases(keys: readonly string[], lease: string, ttlMs: number, graceMs?: number) {
     this.calls.push({ method: "acquireLeases", keys });
-    return this.inner.acquireLeases(keys, lease, ttlMs);
+    return this.inner.acquireLeases(keys, lease, ttlMs, graceMs);
   }
   fillLeased(entries: readonly LeasedFill[]) {
     this.calls.push({ method: "fillLeased", keys: entries.map((e) => e.key) });
     return this.inner.fillLeased(entries);
   }
-  getManyWithTtl(keys: readonly string[]) {
-    this.calls.push({ method: "getManyWithTtl", keys });
-    return this.inner.getManyWithTtl(keys);
-  }
-  beginRefresh(key: string, current: string, lease: string) {
-    this.calls.push({ method: "beginRefresh", keys: [key] });
-    return this.inner.beginRefresh(key, current, lease);
+  restoreGrace(entries: readonly { key: string; lease: string }[]) {
+    this.calls.push({ method: "restoreGrace", keys: entries.map((e) => e.key) });
+    return this.inner.restoreGrace(entries);
   }
   delete(keys: readonly string[]) {
     this.calls.push({ method: "delete", keys });

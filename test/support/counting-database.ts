@@ -27,6 +27,10 @@ export class CountingDatabase implements Database {
     return this.inner.withConnection((conn) => fn(this.recording(conn)));
   }
 
+  probe(): Promise<void> {
+    return this.inner.probe();
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }

@@ -35,8 +35,9 @@ export interface GrpcProfileClient {
 export function grpcProfileClient(
   address: string,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions?: grpc.ChannelOptions,
 ): GrpcProfileClient {
-  const client = genericClient(ProfileService, address, credentials);
+  const client = genericClient(ProfileService, address, credentials, channelOptions);
 
   const metadata = (token?: string) => {
     const md = new grpc.Metadata();
@@ -73,6 +74,7 @@ export function genericClient(
   service: DescService,
   address: string,
   credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  channelOptions?: grpc.ChannelOptions,
 ): Record<string, (...args: unknown[]) => unknown> & grpc.Client {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
@@ -80,14 +82,18 @@ export function genericClient(
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: method.methodKind === "server_streaming",
-      requestSerialize: (m) => Buffer.from(toBinary(method.input as DescMessage, m as never)),
+      requestSerialize: (m) => Buffer.from(toBinary(method.input, m as never)),
       requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      responseSerialize: (m) => Buffer.from(toBinary(method.output as DescMessage, m as never)),
+      responseSerialize: (m) => Buffer.from(toBinary(method.output, m as never)),
       responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
     };
   }
   const Client = grpc.makeGenericClientConstructor(definition, service.name);
-  return new Client(address, credentials) as unknown as Record<string, (...args: unknown[]) => unknown> & grpc.Client;
+  return new Client(address, credentials, channelOptions) as unknown as Record<
+    string,
+    (...args: unknown[]) => unknown
+  > &
+    grpc.Client;
 }
 
 /** The field violations in a grpc-js error's google.rpc.Status details. */

@@ -3,11 +3,7 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { create } from "@bufbuild/protobuf";
-import {
-  Health,
-  type HealthCheckResponse,
-  type HealthListResponse,
-} from "../../gen/health/v1/health_pb.js";
+import { Health, type HealthCheckResponse, type HealthListResponse } from "../../gen/health/v1/health_pb.js";
 import { genericClient } from "./grpc-client.js";
 
 export interface GrpcHealthClient {
@@ -35,7 +31,11 @@ export function grpcHealthClient(address: string): GrpcHealthClient {
     check: (service) => unary("check", create(Health.method.check.input, { service })),
     list: () => unary("list", create(Health.method.list.input, {})),
     watch: (service) =>
-      client.watch!.call(client, create(Health.method.watch.input, { service }), new grpc.Metadata()) as grpc.ClientReadableStream<HealthCheckResponse>,
+      client.watch!.call(
+        client,
+        create(Health.method.watch.input, { service }),
+        new grpc.Metadata(),
+      ) as grpc.ClientReadableStream<HealthCheckResponse>,
     close: () => client.close(),
   };
 }

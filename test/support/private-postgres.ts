@@ -5,7 +5,8 @@ import { execFileSync } from "node:child_process";
 import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./private-redis.js";
+import { requireBinary } from "./binaries.js";
+import { freePort } from "./child-process.js";
 
 export class PrivatePostgres {
   private running = false;
@@ -33,10 +34,14 @@ export class PrivatePostgres {
 
   async start(): Promise<void> {
     this.run("pg_ctl", [
-      "-D", join(this.dir, "data"),
-      "-l", join(this.dir, "log"),
-      "-o", `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`,
-      "-w", "start",
+      "-D",
+      join(this.dir, "data"),
+      "-l",
+      join(this.dir, "log"),
+      "-o",
+      `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300`,
+      "-w",
+      "start",
     ]);
     this.running = true;
   }
@@ -52,7 +57,8 @@ export class PrivatePostgres {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
-  private run(command: string, args: string[]): void {
+  private run(name: string, args: string[]): void {
+    const command = requireBinary(name, "postgresql");
     const asRoot = process.getuid?.() === 0;
     execFileSync(asRoot ? "runuser" : command, asRoot ? ["-u", "postgres", "--", command, ...args] : args, {
       stdio: "ignore",

@@ -3,17 +3,10 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { Redis } from "ioredis";
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
+import { requireBinary } from "./binaries.js";
+import { freePort } from "./child-process.js";
+import { THROWAWAY_REDIS_ARGS } from "./private-redis-processes.js";
 
 export class PrivateRedis {
   private process: ChildProcess | undefined;
@@ -32,8 +25,8 @@ export class PrivateRedis {
 
   async start(): Promise<void> {
     const child = spawn(
-      "redis-server",
-      ["--port", String(this.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
+      requireBinary("redis-server", "redis-server"),
+      [...THROWAWAY_REDIS_ARGS, "--port", String(this.port)],
       { stdio: "ignore" },
     );
     this.process = child;

@@ -1,11 +1,13 @@
-// Real PostgreSQL and Redis for tests: TEST_DATABASE_URL / TEST_REDIS_URL, or
-// the local servers. Each test file gets its own database and key prefix.
+// Real PostgreSQL and Redis for tests, as global-setup.ts chose them
+// (TEST_DATABASE_URL / TEST_REDIS_URL, the local servers, or private ones).
+// Each test file gets its own database and key prefix.
 
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { inject } from "vitest";
 
-export const adminDatabaseUrl = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-export const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export const adminDatabaseUrl = inject("testDatabaseUrl");
+export const testRedisUrl = inject("testRedisUrl");
 
 export interface TestDatabase {
   readonly url: string;
@@ -30,7 +32,8 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   };
 }
 
-async function adminQuery(sql: string): Promise<void> {
+/** Runs `sql` on the admin database (CREATE and DROP DATABASE). */
+export async function adminQuery(sql: string): Promise<void> {
   const client = new pg.Client({ connectionString: adminDatabaseUrl });
   await client.connect();
   try {

@@ -8,7 +8,8 @@ import { ProfileService } from "../../gen/profile/v1/profile_pb.js";
 import { createApp, type App, type AppOptions } from "../../src/app.js";
 import { loadConfig } from "../../src/config/config.js";
 import { createLogger } from "../../src/log/logger.js";
-import { cacheKeys, type CacheKeys } from "../../src/profiles/cache-keys.js";
+import { cacheKeys, type CacheKeys } from "../../src/cache/cache-keys.js";
+import { listenGrpc } from "../../src/server/grpc-listener.js";
 import { listen, type ListeningServer, type TlsFiles } from "../../src/server/http2-server.js";
 import { createTestDatabase, testRedisUrl, uniqueKeyPrefix, type TestDatabase } from "./servers.js";
 import { grpc as grpcJs, grpcProfileClient, type GrpcProfileClient } from "./grpc-client.js";
@@ -25,13 +26,19 @@ export interface TestServiceOptions {
   keyPrefix?: string;
   redisUrl?: string;
   decorateStores?: AppOptions["decorateStores"];
-  cacheHooks?: AppOptions["cacheHooks"];
+  maxTrackedFailures?: AppOptions["maxTrackedFailures"];
   tls?: TlsFiles;
+  /** The service's logger (say, a captured one); by default one at TEST_LOG_LEVEL. */
+  log?: AppOptions["log"];
 }
 
 export interface TestService {
   readonly app: App;
+  /** The gRPC port (grpc-js). */
   readonly port: number;
+  /** The Connect and gRPC-Web port (Connect-ES). */
+  readonly httpPort: number;
+  /** The Connect port's URL. */
   readonly baseUrl: string;
   readonly database: TestDatabase;
   readonly keyPrefix: string;
@@ -60,33 +67,51 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     DB_POOL_SIZE: "5",
     ...options.env,
   });
+  const log = options.log ?? createLogger(config.logLevel);
   const app = await createApp({
     config,
-    log: createLogger(config.logLevel),
+    log,
     decorateStores: options.decorateStores,
-    cacheHooks: options.cacheHooks,
+    maxTrackedFailures: options.maxTrackedFailures,
   });
   let server: ListeningServer;
+  let httpServer: ListeningServer;
   try {
-    server = await listen(app.handler, 0, "127.0.0.1", options.tls);
+    server = await listenGrpc(app.grpc.server, app.grpc.calls, 0, "127.0.0.1", {
+      tls: options.tls,
+      limits: config.serverLimits,
+      log,
+    });
+    httpServer = await listen(app.handler, 0, "127.0.0.1", {
+      tls: options.tls,
+      limits: config.serverLimits,
+      corsAllowedOrigins: config.corsAllowedOrigins,
+      http1: true,
+      log,
+    });
   } catch (err) {
     await app.close();
     throw err;
   }
-  const baseUrl = `${options.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
+  const baseUrl = `${options.tls ? "https" : "http"}://127.0.0.1:${httpServer.port}`;
   const grpc = grpcProfileClient(
     `127.0.0.1:${server.port}`,
     options.tls ? grpcCredentials.createSsl(options.tls.cert) : undefined,
   );
   const connect = createClient(
     ProfileService,
-    createConnectTransport({ baseUrl, httpVersion: "2", nodeOptions: options.tls ? { ca: options.tls.cert } : undefined }),
+    createConnectTransport({
+      baseUrl,
+      httpVersion: "2",
+      nodeOptions: options.tls ? { ca: options.tls.cert } : undefined,
+    }),
   );
   const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 1 });
   redis.on("error", () => {});
   return {
     app,
     port: server.port,
+    httpPort: httpServer.port,
     baseUrl,
     database,
     keyPrefix,
@@ -97,7 +122,7 @@ export async function startTestService(options: TestServiceOptions): Promise<Tes
     async close() {
       grpc.close();
       redis.disconnect();
-      await server.close(1000);
+      await Promise.all([server.close(1000), httpServer.close(1000)]);
       await app.close();
       if (ownsDatabase) await database.drop();
     },

@@ -1,10 +1,15 @@
-import { SignJWT, type JWTPayload } from "jose";
+// Tokens for tests, signed with the test secret by the service's own minting
+// function (src/auth/mint-token.ts), so tests and `npm run token` agree.
+
+import type { JWTPayload } from "jose";
+import { mintToken as mint } from "../../src/auth/mint-token.js";
 
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-bytes-long";
-const key = new TextEncoder().encode(TEST_JWT_SECRET);
 
 export interface TokenOptions {
+  /** The `scope` claim as sent (space-separated); none when empty. */
   scope?: string;
+  /** A jose duration ("1h", the default), or `exp` in epoch seconds. */
   expiresIn?: string | number;
   notBefore?: string | number;
   audience?: string;
@@ -13,16 +18,18 @@ export interface TokenOptions {
   claims?: JWTPayload;
 }
 
-export async function mintToken(sub: string | undefined, options: TokenOptions = {}): Promise<string> {
-  let jwt = new SignJWT({ ...(options.scope ? { scope: options.scope } : {}), ...options.claims })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? "1h");
-  if (sub !== undefined) jwt = jwt.setSubject(sub);
-  if (options.notBefore !== undefined) jwt = jwt.setNotBefore(options.notBefore);
-  if (options.audience !== undefined) jwt = jwt.setAudience(options.audience);
-  if (options.issuer !== undefined) jwt = jwt.setIssuer(options.issuer);
-  return jwt.sign(options.secret === undefined ? key : new TextEncoder().encode(options.secret));
+export function mintToken(sub: string | undefined, options: TokenOptions = {}): Promise<string> {
+  const { scope, expiresIn } = options;
+  return mint({
+    secret: options.secret ?? TEST_JWT_SECRET,
+    subject: sub,
+    scopes: scope ? [scope] : [],
+    ...(typeof expiresIn === "number" ? { expiresAt: expiresIn } : { ttl: expiresIn }),
+    notBefore: options.notBefore,
+    audience: options.audience,
+    issuer: options.issuer,
+    claims: options.claims,
+  });
 }
 
 /** An unsigned token (`alg: none`) with the given claims. */

@@ -20,58 +20,65 @@ export const file_profile_v1_profile: GenFile = /*@__PURE__*/
 export type Profile = Message<"profile.v1.Profile"> & {
   /**
    * Canonical lowercase UUID.
+   * Rules: ignored on writes.
    *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * At most 100 characters, no control characters.
+   * Rules: at most 100 characters; no control characters.
    *
    * @generated from field: string first_name = 2;
    */
   firstName: string;
 
   /**
-   * At most 100 characters, no control characters.
+   * Rules: at most 100 characters; no control characters.
    *
    * @generated from field: string last_name = 3;
    */
   lastName: string;
 
   /**
-   * At most 1000 characters, no control characters.
+   * Rules: at most 1000 characters; no control characters.
    *
    * @generated from field: string bio = 4;
    */
   bio: string;
 
   /**
-   * Empty, or an absolute https URL of at most 2048 characters.
+   * Rules: empty or an absolute https URL; at most 2048 characters; no control characters.
    *
    * @generated from field: string avatar_url = 5;
    */
   avatarUrl: string;
 
   /**
-   * Empty, or "+" followed by 8 to 15 digits, optionally separated by spaces or dashes.
+   * Empty, or "+" followed by 8 to 15 digits, each optionally preceded by one space or dash.
+   * Rules: empty or matching /^\+(?:[ -]?\d){8,15}$/.
    *
    * @generated from field: string phone = 6;
    */
   phone: string;
 
   /**
+   * Rules: ignored on writes.
+   *
    * @generated from field: google.protobuf.Timestamp create_time = 7;
    */
   createTime?: Timestamp | undefined;
 
   /**
+   * Rules: ignored on writes.
+   *
    * @generated from field: google.protobuf.Timestamp update_time = 8;
    */
   updateTime?: Timestamp | undefined;
 
   /**
-   * Opaque version tag. Pass it back on writes for optimistic concurrency.
+   * Opaque version tag. Pass it back in the request's `etag` for optimistic concurrency.
+   * Rules: ignored on writes.
    *
    * @generated from field: string etag = 9;
    */
@@ -90,19 +97,22 @@ export const ProfileSchema: GenMessage<Profile> = /*@__PURE__*/
  */
 export type Preferences = Message<"profile.v1.Preferences"> & {
   /**
+   * Rules: ignored on writes.
+   *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * One of "light", "dark", "system".
+   * Rules: one of "light", "dark", "system".
    *
    * @generated from field: string theme = 2;
    */
   theme: string;
 
   /**
-   * A BCP-47 language tag, for example "ja" or "en-US".
+   * A BCP-47 language tag, for example "ja" or "en-US". Stored in canonical form ("en-us" becomes "en-US").
+   * Rules: at most 64 characters; a BCP-47 language tag.
    *
    * @generated from field: string language = 3;
    */
@@ -119,19 +129,23 @@ export type Preferences = Message<"profile.v1.Preferences"> & {
   pushNotifications: boolean;
 
   /**
-   * Free-form settings, at most 16 KiB as JSON.
+   * Free-form settings, stored as JSON.
+   * Rules: at most 16384 bytes as compact JSON; at most 32 levels deep; finite numbers; no NUL in strings or keys.
    *
    * @generated from field: google.protobuf.Struct settings = 6;
    */
   settings?: JsonObject | undefined;
 
   /**
+   * Rules: ignored on writes.
+   *
    * @generated from field: google.protobuf.Timestamp update_time = 7;
    */
   updateTime?: Timestamp | undefined;
 
   /**
-   * Opaque version tag. Pass it back on writes for optimistic concurrency.
+   * Opaque version tag. Pass it back in the request's `etag` for optimistic concurrency.
+   * Rules: ignored on writes.
    *
    * @generated from field: string etag = 8;
    */
@@ -151,6 +165,7 @@ export const PreferencesSchema: GenMessage<Preferences> = /*@__PURE__*/
 export type GetProfileRequest = Message<"profile.v1.GetProfileRequest"> & {
   /**
    * Empty means the caller.
+   * Rules: empty or a canonical lowercase UUID.
    *
    * @generated from field: string user_id = 1;
    */
@@ -200,7 +215,8 @@ export const GetProfileResponseSchema: GenMessage<GetProfileResponse> = /*@__PUR
  */
 export type BatchGetProfilesRequest = Message<"profile.v1.BatchGetProfilesRequest"> & {
   /**
-   * 1 to 100 user ids; duplicates are allowed.
+   * The users to read; duplicates are allowed.
+   * Rules: 1 to 100 items; each a canonical lowercase UUID.
    *
    * @generated from field: repeated string user_ids = 1;
    */
@@ -246,20 +262,22 @@ export const BatchGetProfilesResponseSchema: GenMessage<BatchGetProfilesResponse
 export type UpdateProfileRequest = Message<"profile.v1.UpdateProfileRequest"> & {
   /**
    * Empty means the caller.
+   * Rules: empty or a canonical lowercase UUID.
    *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * New values for the fields named in `update_mask`. Its `user_id`, times and etag are ignored.
+   * New values for the fields named in `update_mask`, checked by the Rules of Profile's fields.
    *
    * @generated from field: profile.v1.Profile profile = 2;
    */
   profile?: Profile | undefined;
 
   /**
-   * Paths among first_name, last_name, bio, avatar_url, phone. Empty means all of them.
+   * The Profile fields to write, by proto name. Empty means all of them.
+   * Rules: paths among first_name, last_name, bio, avatar_url, phone.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 3;
    */
@@ -267,6 +285,7 @@ export type UpdateProfileRequest = Message<"profile.v1.UpdateProfileRequest"> & 
 
   /**
    * When set, the write succeeds only if it matches the current etag (ABORTED otherwise).
+   * Rules: at most 64 characters; no control characters.
    *
    * @generated from field: string etag = 4;
    */
@@ -303,6 +322,7 @@ export const UpdateProfileResponseSchema: GenMessage<UpdateProfileResponse> = /*
 export type DeleteProfileRequest = Message<"profile.v1.DeleteProfileRequest"> & {
   /**
    * Empty means the caller.
+   * Rules: empty or a canonical lowercase UUID.
    *
    * @generated from field: string user_id = 1;
    */
@@ -310,6 +330,7 @@ export type DeleteProfileRequest = Message<"profile.v1.DeleteProfileRequest"> & 
 
   /**
    * When set, the delete succeeds only if it matches the current etag (ABORTED otherwise).
+   * Rules: at most 64 characters; no control characters.
    *
    * @generated from field: string etag = 2;
    */
@@ -342,6 +363,7 @@ export const DeleteProfileResponseSchema: GenMessage<DeleteProfileResponse> = /*
 export type GetPreferencesRequest = Message<"profile.v1.GetPreferencesRequest"> & {
   /**
    * Empty means the caller.
+   * Rules: empty or a canonical lowercase UUID.
    *
    * @generated from field: string user_id = 1;
    */
@@ -378,21 +400,22 @@ export const GetPreferencesResponseSchema: GenMessage<GetPreferencesResponse> = 
 export type UpdatePreferencesRequest = Message<"profile.v1.UpdatePreferencesRequest"> & {
   /**
    * Empty means the caller.
+   * Rules: empty or a canonical lowercase UUID.
    *
    * @generated from field: string user_id = 1;
    */
   userId: string;
 
   /**
-   * New values for the fields named in `update_mask`. Its `user_id`, time and etag are ignored.
+   * New values for the fields named in `update_mask`, checked by the Rules of Preferences' fields.
    *
    * @generated from field: profile.v1.Preferences preferences = 2;
    */
   preferences?: Preferences | undefined;
 
   /**
-   * Paths among theme, language, email_notifications, push_notifications, settings.
-   * Empty means all of them.
+   * The Preferences fields to write, by proto name. Empty means all of them.
+   * Rules: paths among theme, language, email_notifications, push_notifications, settings.
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 3;
    */
@@ -400,6 +423,7 @@ export type UpdatePreferencesRequest = Message<"profile.v1.UpdatePreferencesRequ
 
   /**
    * When set, the write succeeds only if it matches the current etag (ABORTED otherwise).
+   * Rules: at most 64 characters; no control characters.
    *
    * @generated from field: string etag = 4;
    */
@@ -436,6 +460,7 @@ export const UpdatePreferencesResponseSchema: GenMessage<UpdatePreferencesRespon
 export type WatchProfileEventsRequest = Message<"profile.v1.WatchProfileEventsRequest"> & {
   /**
    * Only events for these users. Empty means every user (needs `profiles:watch`).
+   * Rules: at most 100 items; each a canonical lowercase UUID.
    *
    * @generated from field: repeated string user_ids = 1;
    */
@@ -443,6 +468,7 @@ export type WatchProfileEventsRequest = Message<"profile.v1.WatchProfileEventsRe
 
   /**
    * Only these event types. Empty means all types.
+   * Rules: each one of EVENT_TYPE_PROFILE_UPDATED, EVENT_TYPE_PROFILE_DELETED, EVENT_TYPE_PREFERENCES_UPDATED.
    *
    * @generated from field: repeated profile.v1.EventType types = 2;
    */
@@ -450,6 +476,7 @@ export type WatchProfileEventsRequest = Message<"profile.v1.WatchProfileEventsRe
 
   /**
    * Resume after this point. Empty starts from now.
+   * Rules: empty or a resume_token from this service.
    *
    * @generated from field: string resume_token = 3;
    */
@@ -594,6 +621,45 @@ export const EventTypeSchema: GenEnum<EventType> = /*@__PURE__*/
  * Every call needs `authorization: Bearer <JWT>`. The token's `sub` is the
  * caller's user id. An empty `user_id` in a request means the caller. Acting on
  * another user's data needs the `profiles:read` or `profiles:write` scope.
+ *
+ * Request rules. A field's comment ends with a `Rules:` line when the server
+ * checks its value; a request that breaks one fails with INVALID_ARGUMENT and a
+ * google.rpc.BadRequest field violation whose `field` is the path of the field
+ * in the request, such as `profile.first_name`, `user_ids[3]` or
+ * `update_mask.paths[0]`. Every bad field is reported at once, once each.
+ * Authorization is checked first: a call on another user's data without the
+ * scope gets PERMISSION_DENIED, whatever its fields hold. Profile and
+ * Preferences fields are checked only when the write's `update_mask` names
+ * them (or is empty). Rules are separated by "; " and are among these:
+ *
+ *   at most N characters      N Unicode code points (an emoji is one).
+ *   no control characters     none of U+0000-U+001F and U+007F-U+009F.
+ *   empty or a canonical lowercase UUID
+ *                             such as 123e4567-e89b-12d3-a456-426614174000;
+ *                             empty means the caller.
+ *   N to M items, at most M items
+ *                             how many entries a repeated field may have.
+ *   each a canonical lowercase UUID
+ *                             every entry; duplicates are allowed.
+ *   each one of A, B          every entry is one of these enum values.
+ *   one of "a", "b"           exactly one of these strings.
+ *   empty or an absolute https URL
+ *                             as the WHATWG URL standard parses it.
+ *   empty or matching /RE/    the whole value matches the regular expression.
+ *   a BCP-47 language tag     a Unicode BCP 47 locale identifier (UTS #35), as
+ *                             ECMAScript's Intl.getCanonicalLocales accepts it.
+ *   at most N bytes as compact JSON
+ *                             UTF-8, with no whitespace between tokens.
+ *   at most N levels deep     the object's own members are level 1, their
+ *                             members (in an object or a list) level 2, and so on.
+ *   finite numbers            no NaN or Infinity anywhere.
+ *   no NUL in strings or keys
+ *   paths among a, b          each update_mask path is one of these names.
+ *   empty or a resume_token from this service
+ *   ignored on writes         any value is accepted and has no effect.
+ *
+ * test/contract-rules.test.ts parses these lines and holds the running
+ * service to each rule, so a rule changed here or in the server alone fails CI.
  *
  * @generated from service profile.v1.ProfileService
  */
