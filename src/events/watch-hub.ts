@@ -55,6 +55,12 @@ export type WatchHubSettings = Partial<Omit<WatchHubOptions, "catchUp">> & {
   catchUp?: Partial<WatchHubOptions["catchUp"]>;
 };
 
+const HELD_BACK_FIRST_RETRY_MS = 25;
+const HELD_BACK_MAX_RETRY_MS = 1000;
+// An announced id that never shows (its event was read before and has left
+// recentlyRead) stops being retried after this; the poll still covers the rest.
+const ANNOUNCED_RETRY_MS = 30_000;
+
 export class WatchHub implements CatchUpSource, ChangeListener {
   /** Every event up to here has been offered to every live watcher. */
   private position: Position = { xid: 0n, id: 0n };
@@ -63,13 +69,21 @@ export class WatchHub implements CatchUpSource, ChangeListener {
   private readonly all = new Set<Watcher>();
   private reading: Promise<void> | undefined;
   private readAgain = false;
-  private retriesLeft = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   // With no watchers here the outbox is not read at all; the next watcher first skips to now.
   private idle = true;
   // Ids of events already read, so a wake-up for one of them costs nothing.
   private readonly recentlyRead = new LRUCache<string, true>({ max: 10_000 });
+  // Events we were told have committed but have not read yet: an older
+  // transaction still running (anywhere in the cluster, as transaction ids are
+  // cluster-wide) keeps them above the watermark. They are read again with
+  // backoff until they show, rather than at the next safety-net poll.
+  private readonly announced = new LRUCache<string, true>({ max: 10_000, ttl: ANNOUNCED_RETRY_MS });
+  private heldBackRetry: { timer: NodeJS.Timeout | undefined; delayMs: number } = {
+    timer: undefined,
+    delayMs: HELD_BACK_FIRST_RETRY_MS,
+  };
   private tokens: ResumeTokens | undefined;
   private lastToken: { position: Position; token: string } | undefined;
   // What every open may need, read once per burst instead of once per open.
@@ -140,9 +154,11 @@ export class WatchHub implements CatchUpSource, ChangeListener {
 
   /** An event committed (here or on another replica): read the outbox now. */
   wake(eventId?: string): void {
-    if (eventId !== undefined && this.recentlyRead.has(eventId)) return;
-    // A committed event can be held back by an older transaction still running; retry a few times quickly.
-    this.retriesLeft = 5;
+    if (eventId !== undefined) {
+      if (this.recentlyRead.has(eventId)) return;
+      if (this.all.size > 0) this.announced.set(eventId, true);
+    }
+    this.heldBackRetry.delayMs = HELD_BACK_FIRST_RETRY_MS;
     this.poll();
   }
 
@@ -242,6 +258,7 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    clearTimeout(this.heldBackRetry.timer);
     await this.reading?.catch(() => {});
     const error = new WatchShutdownError(
       "server is shutting down; resume on another instance with your last resume_token",
@@ -290,10 +307,7 @@ export class WatchHub implements CatchUpSource, ChangeListener {
         if (events.length === this.options.tailPageSize) continue;
         this.position = maxPosition(this.position, watermark);
         if (this.readAgain) continue;
-        if (events.length === 0 && this.retriesLeft > 0) {
-          this.retriesLeft--;
-          setTimeout(() => this.poll(), 25).unref();
-        }
+        this.retryHeldBack();
         return;
       }
     } catch (err) {
@@ -301,9 +315,23 @@ export class WatchHub implements CatchUpSource, ChangeListener {
     }
   }
 
+  /** Reads again after a backoff (doubling, up to a second) while an announced event has not shown up. */
+  private retryHeldBack(): void {
+    this.announced.purgeStale();
+    const retry = this.heldBackRetry;
+    if (this.announced.size === 0 || retry.timer !== undefined) return;
+    const delayMs = retry.delayMs;
+    retry.delayMs = Math.min(delayMs * 2, HELD_BACK_MAX_RETRY_MS, this.options.pollIntervalMs);
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined;
+      this.poll();
+    }, delayMs).unref();
+  }
+
   private fanOut(event: ChangeEvent): void {
     this.position = event.position;
     this.recentlyRead.set(event.eventId, true);
+    this.announced.delete(event.eventId);
     this.byUser.get(event.userId)?.forEach((w) => w.offer(event));
     this.everyone.forEach((w) => w.offer(event));
   }
