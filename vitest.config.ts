@@ -7,6 +7,12 @@ export default defineConfig({
     globalSetup: ["test/support/global-setup.ts"],
     pool: "forks",
     testTimeout: 30_000,
+    // Real servers, processes and timers on a shared 2-core machine: a rare
+    // scheduling stall can fail a timing bound, so a failed test runs once
+    // more. The flaky reporter names every test that needed it, with its first
+    // error, so a flake is seen and fixed at its cause rather than hidden.
+    retry: 1,
+    reporters: ["default", "./test/support/flaky-reporter.ts"],
     hookTimeout: 60_000,
     // Files run in parallel; each has its own database and key prefix.
     fileParallelism: true,
