@@ -52,6 +52,12 @@ afterAll(async () => {
   await a?.close();
 });
 
+async function redisFallbacks(): Promise<number> {
+  let n = 0;
+  for (const svc of [a, b]) for (const v of (await svc.app.metrics.redisFallbacks.get()).values) n += v.value;
+  return n;
+}
+
 const profileReads = () => counters.reduce((n, db) => n + db.count(/FROM profiles WHERE/), 0);
 
 describe("a stampede on one cold key across two instances", () => {
@@ -59,6 +65,7 @@ describe("a stampede on one cold key across two instances", () => {
     const id = randomUserId();
     await a.grpc.unary("updateProfile", { userId: id, profile: { firstName: "hot" } }, token);
     for (const db of counters) db.reset();
+    const fallbacksBefore = await redisFallbacks();
     const headers = { authorization: `Bearer ${token}` };
     const results = await Promise.allSettled(
       Array.from({ length: 1000 }, (_, i) =>
@@ -71,7 +78,13 @@ describe("a stampede on one cold key across two instances", () => {
     expect(new Set(results.map((r) => (r.status === "fulfilled" ? r.value.profile?.firstName : "")))).toEqual(
       new Set(["hot"]),
     );
-    expect(profileReads()).toBe(1);
+    // A read that gave up on Redis (a timeout on a saturated test machine, an
+    // open breaker) is answered by PostgreSQL by design, and counted: only the
+    // reads that went through the lease must come down to one query.
+    const gaveUpOnRedis = (await redisFallbacks()) - fallbacksBefore;
+    const figures = `${profileReads()} queries, ${gaveUpOnRedis} Redis fallbacks`;
+    expect(profileReads(), figures).toBeGreaterThanOrEqual(1);
+    expect(profileReads(), figures).toBeLessThanOrEqual(1 + gaveUpOnRedis);
   });
 
   it("does not let a dead filler hold readers past its lease", async () => {

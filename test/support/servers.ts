@@ -28,8 +28,36 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
   return {
     url: url.toString(),
     name,
-    drop: () => adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+    drop: async () => {
+      await untilNoSessions(name);
+      await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    },
   };
+}
+
+/**
+ * pg's `Pool.end()` resolves once it has asked its connections to close, not
+ * once they have. A FORCE drop in that moment terminates them, and each pool
+ * then emits an `error` that nothing listens for any more: an uncaught
+ * exception that fails the whole run. So the drop waits (briefly) for the
+ * sessions to go, and forces only what is left after that.
+ */
+async function untilNoSessions(database: string, timeoutMs = 5000): Promise<void> {
+  const client = new pg.Client({ connectionString: adminDatabaseUrl });
+  await client.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const { rows } = await client.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1",
+        [database],
+      );
+      if (rows[0]!.n === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 /** Runs `sql` on the admin database (CREATE and DROP DATABASE). */
