@@ -12,6 +12,9 @@ export default defineConfig({
     // more. The flaky reporter names every test that needed it, with its first
     // error, so a flake is seen and fixed at its cause rather than hidden.
     retry: 1,
+    // expect.poll waits for a condition; its 1 s default was shorter than a
+    // loaded run needs for a child process's first call to reach PostgreSQL.
+    expect: { poll: { timeout: 10_000 } },
     reporters: ["default", "./test/support/flaky-reporter.ts"],
     hookTimeout: 60_000,
     // Files run in parallel; each has its own database and key prefix.
