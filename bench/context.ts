@@ -6,7 +6,7 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { FloorServers } from "./floors/servers.js";
 import type { Generator } from "./measurement.js";
-import type { Window } from "./measure.js";
+import type { RpcPlan, Window } from "./measure.js";
 import type { BenchOptions } from "./options.js";
 import type { ServiceInstance } from "./service.js";
 
@@ -58,4 +58,15 @@ export interface BenchContext {
   token(subject: string, scopes?: string[]): Promise<string>;
   readonly ranges: KeyRanges;
   say(message: string): void;
+}
+
+/** The load of the rows at 64 in flight: the run's generator and window, `connections` × `streamsPerConnection` calls. */
+export function fixedLoad(ctx: BenchContext): Pick<RpcPlan, "generator" | "connections" | "concurrency" | "window"> {
+  const o = ctx.options;
+  return {
+    generator: ctx.generator,
+    connections: o.connections,
+    concurrency: o.connections * o.streamsPerConnection,
+    window: ctx.window,
+  };
 }

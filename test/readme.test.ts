@@ -87,66 +87,58 @@ describe("README", () => {
     expect(JSON.parse(stdout).profile).toMatchObject({ firstName: "John" });
   });
 
-  it(
-    "runs every plain curl example against the Connect port",
-    async () => {
-      const commands = shellCommands();
-      const tokenLine = commands.find((c) => c.startsWith("TOKEN=$(npm run -s token"))!;
-      const { stdout: token } = await bash(`${tokenLine}; printf %s "$TOKEN"`);
-      const curls = commands.filter((c) => c.startsWith("curl "));
-      expect(curls.length).toBeGreaterThanOrEqual(1);
-      for (const command of curls) {
-        expect(command).toContain("127.0.0.1:8080");
-        const { stdout } = await bash(local(command), { TOKEN: token });
-        // The token's user has no profile yet, or has one from the buf curl examples: either is a Connect answer.
-        const answer = JSON.parse(stdout) as { profile?: unknown; code?: string };
-        expect(answer.profile !== undefined || answer.code === "not_found", stdout).toBe(true);
+  it("runs every plain curl example against the Connect port", { timeout: EXAMPLES_TIMEOUT_MS }, async () => {
+    const commands = shellCommands();
+    const tokenLine = commands.find((c) => c.startsWith("TOKEN=$(npm run -s token"))!;
+    const { stdout: token } = await bash(`${tokenLine}; printf %s "$TOKEN"`);
+    const curls = commands.filter((c) => c.startsWith("curl "));
+    expect(curls.length).toBeGreaterThanOrEqual(1);
+    for (const command of curls) {
+      expect(command).toContain("127.0.0.1:8080");
+      const { stdout } = await bash(local(command), { TOKEN: token });
+      // The token's user has no profile yet, or has one from the buf curl examples: either is a Connect answer.
+      const answer = JSON.parse(stdout) as { profile?: unknown; code?: string };
+      expect(answer.profile !== undefined || answer.code === "not_found", stdout).toBe(true);
+    }
+  });
+
+  it("runs the token command and every buf curl example", { timeout: EXAMPLES_TIMEOUT_MS }, async () => {
+    const commands = shellCommands();
+    const tokenLine = commands.find((c) => c.startsWith("TOKEN=$(npm run -s token"));
+    expect(tokenLine).toBeDefined();
+    const { stdout: token } = await bash(`${tokenLine}; printf %s "$TOKEN"`);
+    expect(token.split(".")).toHaveLength(3);
+
+    const curls = commands.filter((c) => c.startsWith("npx buf curl"));
+    const streaming = curls.filter((c) => c.includes("WatchProfileEvents"));
+    const unary = curls.filter((c) => !streaming.includes(c));
+    expect(unary.length).toBeGreaterThanOrEqual(6);
+    expect(streaming.length).toBeGreaterThanOrEqual(1);
+
+    for (const command of unary) {
+      const { stdout } = await bash(local(command), { TOKEN: token });
+      if (command.includes("--list-services")) {
+        expect(stdout.split("\n")).toEqual(
+          expect.arrayContaining(["profile.v1.ProfileService", "grpc.health.v1.Health"]),
+        );
+      } else {
+        expect(() => JSON.parse(stdout), command).not.toThrow();
       }
-    },
-    EXAMPLES_TIMEOUT_MS,
-  );
+      if (command.includes("Health/Check")) expect(JSON.parse(stdout).status).toBe("SERVING");
+      if (command.includes("BatchGetProfiles")) expect(JSON.parse(stdout).missingUserIds).toHaveLength(1);
+    }
 
-  it(
-    "runs the token command and every buf curl example",
-    async () => {
-      const commands = shellCommands();
-      const tokenLine = commands.find((c) => c.startsWith("TOKEN=$(npm run -s token"));
-      expect(tokenLine).toBeDefined();
-      const { stdout: token } = await bash(`${tokenLine}; printf %s "$TOKEN"`);
-      expect(token.split(".")).toHaveLength(3);
-
-      const curls = commands.filter((c) => c.startsWith("npx buf curl"));
-      const streaming = curls.filter((c) => c.includes("WatchProfileEvents"));
-      const unary = curls.filter((c) => !streaming.includes(c));
-      expect(unary.length).toBeGreaterThanOrEqual(6);
-      expect(streaming.length).toBeGreaterThanOrEqual(1);
-
-      for (const command of unary) {
-        const { stdout } = await bash(local(command), { TOKEN: token });
-        if (command.includes("--list-services")) {
-          expect(stdout.split("\n")).toEqual(
-            expect.arrayContaining(["profile.v1.ProfileService", "grpc.health.v1.Health"]),
-          );
-        } else {
-          expect(() => JSON.parse(stdout), command).not.toThrow();
-        }
-        if (command.includes("Health/Check")) expect(JSON.parse(stdout).status).toBe("SERVING");
-        if (command.includes("BatchGetProfiles")) expect(JSON.parse(stdout).missingUserIds).toHaveLength(1);
+    for (const command of streaming) {
+      const child = spawn("bash", ["-c", local(command)], { env: { ...env, TOKEN: token }, detached: true });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      try {
+        await expect.poll(() => out, { timeout: 20_000 }).toContain("bookmark");
+        await bash(local(unary.find((c) => c.includes("UpdateProfile"))!), { TOKEN: token });
+        await expect.poll(() => out, { timeout: 10_000 }).toContain("EVENT_TYPE_PROFILE_UPDATED");
+      } finally {
+        process.kill(-child.pid!, "SIGINT");
       }
-
-      for (const command of streaming) {
-        const child = spawn("bash", ["-c", local(command)], { env: { ...env, TOKEN: token }, detached: true });
-        let out = "";
-        child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-        try {
-          await expect.poll(() => out, { timeout: 20_000 }).toContain("bookmark");
-          await bash(local(unary.find((c) => c.includes("UpdateProfile"))!), { TOKEN: token });
-          await expect.poll(() => out, { timeout: 10_000 }).toContain("EVENT_TYPE_PROFILE_UPDATED");
-        } finally {
-          process.kill(-child.pid!, "SIGINT");
-        }
-      }
-    },
-    EXAMPLES_TIMEOUT_MS,
-  );
+    }
+  });
 });

@@ -5,7 +5,7 @@
 
 import { cacheKeys } from "../../src/cache/cache-keys.js";
 import { batchGetProfiles, getProfile, type Call } from "../calls.js";
-import { BATCH_SIZE, type BenchContext } from "../context.js";
+import { BATCH_SIZE, fixedLoad, type BenchContext } from "../context.js";
 import { sleep } from "../child.js";
 import { H2Client } from "../h2-client.js";
 import { profileId } from "../ids.js";
@@ -25,10 +25,7 @@ export async function fixedCalls(ctx: BenchContext): Promise<Measurement[]> {
         ...plan,
         endpoint: ep,
         call,
-        generator: ctx.generator,
-        connections: o.connections,
-        concurrency: o.connections * o.streamsPerConnection,
-        window: ctx.window,
+        ...fixedLoad(ctx),
       },
       ctx.workDir,
     );

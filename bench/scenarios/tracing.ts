@@ -8,7 +8,7 @@
 // Hit row.
 
 import { getProfile } from "../calls.js";
-import type { BenchContext } from "../context.js";
+import { fixedLoad, type BenchContext } from "../context.js";
 import { profileId } from "../ids.js";
 import { measureRpc } from "../measure.js";
 import { inRounds, type MeasureId, type Measurement } from "../measurement.js";
@@ -44,10 +44,7 @@ export async function tracingCost(ctx: BenchContext): Promise<Measurement[]> {
           before: () => refill(ctx, [hotId]),
           endpoint: service.endpoint("grpc"),
           call,
-          generator: ctx.generator,
-          connections: o.connections,
-          concurrency: o.connections * o.streamsPerConnection,
-          window: ctx.window,
+          ...fixedLoad(ctx),
         },
         ctx.workDir,
       );
